@@ -1,0 +1,222 @@
+//! The device model shared by the text parser and the binary decoder.
+//!
+//! Both front ends produce a [`Device`]: identity (address, ids, names), the register lines
+//! exactly as lspci renders them (header lines and one block per capability), and the flat
+//! settings derived from those lines by [`crate::fields`]. Because the settings of both
+//! front ends come from the same line tokenizer, `parse` and `decode` of the same device
+//! agree on every key the decoder renders.
+
+use serde::{Deserialize, Serialize};
+
+use crate::address::PciAddress;
+
+/// One PCI function.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Host the device was seen on (from a `pdsh`-style `host: ` prefix), if any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub host: Option<String>,
+    /// `domain:bus:device.function`.
+    pub address: PciAddress,
+    /// Numeric identity; fields are `None` where the input did not show them (lspci without `-n`).
+    pub ids: DeviceIds,
+    /// Names from lspci's own output or from the pci.ids database.
+    pub names: DeviceNames,
+    /// Header type (0 endpoint, 1 PCI-to-PCI bridge, 2 CardBus), when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub header_type: Option<u8>,
+    /// Bridge bus numbers, for header type 1.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bus: Option<BusNumbers>,
+    /// Header-level register lines (`Control:`, `Status:`, `Region 0:`, `Bus:`, ...).
+    pub header: Vec<Line>,
+    /// Capabilities in the order they appear (standard list, then extended list).
+    pub capabilities: Vec<Capability>,
+    /// Flat settings, `(key, value)`, in rendering order; keys are unique within a device.
+    pub fields: Vec<Field>,
+    /// Kernel driver in use (`lspci -k`), if shown.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub driver: Option<String>,
+    /// Kernel modules able to drive the device (`lspci -k`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub kernel_modules: Vec<String>,
+    /// Raw config space bytes, when the device came from a binary dump.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        with = "crate::device::hex_bytes"
+    )]
+    pub config: Option<Vec<u8>>,
+    /// 1-based line of the device's header line in its input, when it came from text.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub line: Option<usize>,
+}
+
+/// Numeric identity of a device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceIds {
+    /// Vendor id.
+    pub vendor: Option<u16>,
+    /// Device id.
+    pub device: Option<u16>,
+    /// Subsystem vendor id.
+    pub subsystem_vendor: Option<u16>,
+    /// Subsystem device id.
+    pub subsystem_device: Option<u16>,
+    /// Base class and subclass, e.g. `0x0604` for a PCI bridge.
+    pub class: Option<u16>,
+    /// Programming interface.
+    pub prog_if: Option<u8>,
+    /// Revision id.
+    pub revision: Option<u8>,
+}
+
+/// Human names of a device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceNames {
+    /// Vendor name.
+    pub vendor: Option<String>,
+    /// Device name.
+    pub device: Option<String>,
+    /// Class name (`PCI bridge`, `3D controller`).
+    pub class: Option<String>,
+    /// Subsystem, as lspci prints it after `Subsystem:`.
+    pub subsystem: Option<String>,
+}
+
+/// A bridge's bus numbers (header type 1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusNumbers {
+    /// Bus the bridge sits on.
+    pub primary: u8,
+    /// First bus behind the bridge.
+    pub secondary: u8,
+    /// Last bus behind the bridge.
+    pub subordinate: u8,
+}
+
+/// One rendered register line.
+///
+/// `depth` is 0 for a line that starts a register (`DevCtl:\tCorrErr- ...`) and 1 or more for
+/// lines lspci indents further to continue it. `text` has no leading or trailing whitespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    /// Indentation relative to the block's register lines.
+    pub depth: u8,
+    /// The line's text, trimmed.
+    pub text: String,
+}
+
+impl Line {
+    /// A register line (depth 0).
+    pub fn reg(text: impl Into<String>) -> Self {
+        Self {
+            depth: 0,
+            text: text.into(),
+        }
+    }
+
+    /// A continuation line (depth 1).
+    pub fn cont(text: impl Into<String>) -> Self {
+        Self {
+            depth: 1,
+            text: text.into(),
+        }
+    }
+}
+
+/// Which capability list a capability belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CapabilitySpace {
+    /// The standard list in the first 256 bytes.
+    Standard,
+    /// The extended list from offset 0x100.
+    Extended,
+}
+
+/// One capability and its rendered lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capability {
+    /// Standard or extended list.
+    pub space: CapabilitySpace,
+    /// Offset in config space (`Capabilities: [90]` → `0x90`).
+    pub offset: u16,
+    /// Capability id, when known (always known from binary; from text, inferred from the title).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<u16>,
+    /// Capability version (`[100 v1]` → 1, `Express (v2)` → 2).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<u8>,
+    /// Short, stable name used to prefix keys (`Express`, `MSI`, `AER`, ...).
+    pub tag: String,
+    /// The title after `Capabilities: [off]`, as lspci prints it.
+    pub title: String,
+    /// The capability's register lines.
+    pub lines: Vec<Line>,
+}
+
+/// One flat setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    /// Key named after lspci's register and field names (`LnkSta.Speed`).
+    pub key: String,
+    /// Value exactly as lspci prints it (`32GT/s`, `+`, `4096 bytes`).
+    pub value: String,
+}
+
+impl Device {
+    /// Value of a setting, if present.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|f| f.key == key)
+            .map(|f| f.value.as_str())
+    }
+
+    /// Recomputes [`Device::fields`] from the header and capability lines.
+    pub fn derive_fields(&mut self) {
+        self.fields = crate::fields::device_fields(self);
+    }
+
+    /// Capability with the given tag, if the device has one.
+    pub fn capability(&self, tag: &str) -> Option<&Capability> {
+        self.capabilities.iter().find(|c| c.tag == tag)
+    }
+}
+
+/// Serde adapter that writes config bytes as one lowercase hex string.
+pub(crate) mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            None => s.serialize_none(),
+            Some(bytes) => {
+                let mut out = String::with_capacity(bytes.len() * 2);
+                for b in bytes {
+                    out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+                    out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+                }
+                s.serialize_str(&out)
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        let Some(s) = s else { return Ok(None) };
+        if s.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd number of hex digits"));
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| {
+                s.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| serde::de::Error::custom("bad hex digit"))
+            })
+            .collect::<Result<Vec<u8>, _>>()
+            .map(Some)
+    }
+}

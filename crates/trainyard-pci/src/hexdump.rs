@@ -1,0 +1,300 @@
+//! Reader for `lspci -x` / `-xxx` / `-xxxx` hex dumps.
+//!
+//! Accepts the dumps alone or interleaved with the `-v`/`-vvv` text lspci prints between a
+//! device's header line and its hex rows, with or without a domain, and with an optional
+//! `pdsh`-style `host: ` prefix on every line. Each device's rows must start at `00:` and
+//! continue without gaps in steps of 16 bytes; lspci writes 64, 256 or 4096 bytes, and any
+//! other length means the dump was cut.
+
+use crate::address::PciAddress;
+use crate::text::header_line::split_host_prefix;
+
+/// One device's bytes from a hex dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HexDump {
+    /// Host from a `host: ` prefix, if present.
+    pub host: Option<String>,
+    /// Device address from the header line.
+    pub address: PciAddress,
+    /// 1-based line number of the header line.
+    pub line: usize,
+    /// The header line's text after the address (class and names), if any.
+    pub title: String,
+    /// Config space bytes, 64, 256 or 4096 long.
+    pub bytes: Vec<u8>,
+}
+
+/// Why a hex dump cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HexDumpError {
+    /// A row that does not continue the previous one.
+    #[error("line {line}: hex row at offset {found:#x}, expected {expected:#x} (a row is missing or out of order)")]
+    MissingRow {
+        /// 1-based line.
+        line: usize,
+        /// Offset the row claims.
+        found: usize,
+        /// Offset that should have come next.
+        expected: usize,
+    },
+    /// A row whose bytes are not 16 two-digit hex numbers.
+    #[error("line {line}: malformed hex row: {reason}")]
+    BadRow {
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A row before any device header line.
+    #[error("line {line}: hex row before any device header line")]
+    Orphan {
+        /// 1-based line.
+        line: usize,
+    },
+    /// A device whose rows stop at a length lspci never writes.
+    #[error("line {line}: device {address} has {len} bytes of config space; lspci writes 64, 256 or 4096 (the dump is cut)")]
+    Truncated {
+        /// Line of the device header.
+        line: usize,
+        /// The device.
+        address: PciAddress,
+        /// Bytes read.
+        len: usize,
+    },
+    /// Input with no hex rows at all.
+    #[error("no hex dump rows found (expected lines such as `00: 86 80 04 2f ...` from lspci -x)")]
+    Empty,
+}
+
+impl HexDumpError {
+    /// 1-based line the error refers to, if any.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Self::MissingRow { line, .. }
+            | Self::BadRow { line, .. }
+            | Self::Orphan { line }
+            | Self::Truncated { line, .. } => Some(*line),
+            Self::Empty => None,
+        }
+    }
+}
+
+/// Parses a hex row `OFF: b0 b1 ... b15`; `None` when the line is not shaped like one.
+fn parse_row(line: &str) -> Option<Result<(usize, [u8; 16]), String>> {
+    let (off, rest) = line.split_once(": ")?;
+    if off.is_empty() || off.len() > 3 || !off.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    // A device header such as "00:02.0 ..." has no ": " right after the first field, and a
+    // register line such as "Control: ..." has a non-hex prefix, so only rows get here.
+    let offset = usize::from_str_radix(off, 16).ok()?;
+    let mut bytes = [0u8; 16];
+    let mut n = 0;
+    for tok in rest.split_ascii_whitespace() {
+        if n == 16 {
+            return Some(Err("more than 16 bytes on the row".into()));
+        }
+        if tok.len() != 2 {
+            return Some(Err(format!("{tok:?} is not a two-digit hex byte")));
+        }
+        match u8::from_str_radix(tok, 16) {
+            Ok(b) => bytes[n] = b,
+            Err(_) => return Some(Err(format!("{tok:?} is not a two-digit hex byte"))),
+        }
+        n += 1;
+    }
+    if n != 16 {
+        return Some(Err(format!("{n} bytes on the row, expected 16")));
+    }
+    Some(Ok((offset, bytes)))
+}
+
+/// Streaming reader: feed lines with [`HexDumpReader::push_line`], collect finished devices.
+///
+/// Errors affect only the device they occur in: after an error the reader skips to the next
+/// device header, so one damaged device never hides the rest of the dump.
+#[derive(Debug, Default)]
+pub struct HexDumpReader {
+    line_no: usize,
+    current: Option<HexDump>,
+    poisoned: bool,
+    rows_seen: usize,
+}
+
+impl HexDumpReader {
+    /// A reader at line 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one line (without its newline). Returns a finished device or an error when this
+    /// line completes or breaks one.
+    pub fn push_line(&mut self, raw: &str) -> Option<Result<HexDump, HexDumpError>> {
+        self.line_no += 1;
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let (host, line) = split_host_prefix(raw);
+        if let Some(row) = parse_row(line.trim_end()) {
+            self.rows_seen += 1;
+            let line_no = self.line_no;
+            let Some(cur) = self.current.as_mut() else {
+                return Some(Err(HexDumpError::Orphan { line: line_no }));
+            };
+            if self.poisoned {
+                return None;
+            }
+            return match row {
+                Err(reason) => {
+                    self.poisoned = true;
+                    Some(Err(HexDumpError::BadRow {
+                        line: line_no,
+                        reason,
+                    }))
+                }
+                Ok((offset, _)) if offset != cur.bytes.len() => {
+                    self.poisoned = true;
+                    Some(Err(HexDumpError::MissingRow {
+                        line: line_no,
+                        found: offset,
+                        expected: cur.bytes.len(),
+                    }))
+                }
+                Ok((_, bytes)) => {
+                    cur.bytes.extend_from_slice(&bytes);
+                    None
+                }
+            };
+        }
+        if line.starts_with(|c: char| c.is_ascii_hexdigit()) {
+            if let Some((address, title)) = crate::text::header_line::split_address(line) {
+                let finished = self.take_current();
+                self.current = Some(HexDump {
+                    host: host.map(str::to_string),
+                    address,
+                    line: self.line_no,
+                    title: title.trim().to_string(),
+                    bytes: Vec::new(),
+                });
+                return finished;
+            }
+        }
+        None
+    }
+
+    fn take_current(&mut self) -> Option<Result<HexDump, HexDumpError>> {
+        let poisoned = std::mem::take(&mut self.poisoned);
+        let cur = self.current.take()?;
+        if poisoned || cur.bytes.is_empty() {
+            return None;
+        }
+        if !matches!(cur.bytes.len(), 64 | 256 | 4096) {
+            return Some(Err(HexDumpError::Truncated {
+                line: cur.line,
+                address: cur.address,
+                len: cur.bytes.len(),
+            }));
+        }
+        Some(Ok(cur))
+    }
+
+    /// Ends the input, returning the last device (or its error).
+    pub fn finish(&mut self) -> Option<Result<HexDump, HexDumpError>> {
+        self.take_current()
+    }
+
+    /// True when at least one hex row was seen.
+    pub fn saw_rows(&self) -> bool {
+        self.rows_seen > 0
+    }
+}
+
+/// Reads every device from a whole hex dump text. Errors are returned beside the devices
+/// that were read, so a caller can report them and still use the rest.
+pub fn read_hex_dumps(text: &str) -> (Vec<HexDump>, Vec<HexDumpError>) {
+    let mut reader = HexDumpReader::new();
+    let mut devices = Vec::new();
+    let mut errors = Vec::new();
+    let mut sink = |r: Result<HexDump, HexDumpError>| match r {
+        Ok(d) => devices.push(d),
+        Err(e) => errors.push(e),
+    };
+    for line in text.lines() {
+        if let Some(r) = reader.push_line(line) {
+            sink(r);
+        }
+    }
+    if let Some(r) = reader.finish() {
+        sink(r);
+    }
+    if !reader.saw_rows() {
+        errors.push(HexDumpError::Empty);
+    }
+    (devices, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize) -> String {
+        (0..n)
+            .map(|i| {
+                let mut s = format!("{:02x}:", i * 16);
+                for j in 0..16 {
+                    s.push_str(&format!(" {:02x}", (i * 16 + j) as u8));
+                }
+                s.push('\n');
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_two_devices() {
+        let text = format!(
+            "00:00.0 Host bridge: X\n{}\n0000:01:00.0 VGA: Y\n\tControl: I/O+\n{}",
+            rows(4),
+            rows(16)
+        );
+        let (devs, errs) = read_hex_dumps(&text);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(devs.len(), 2);
+        assert_eq!(devs[0].bytes.len(), 64);
+        assert_eq!(devs[1].bytes.len(), 256);
+        assert_eq!(devs[1].bytes[0x42], 0x42);
+        assert_eq!(devs[1].line, 7);
+    }
+
+    #[test]
+    fn missing_row_names_line_and_keeps_others() {
+        let mut r = rows(4);
+        r = r.replace("20: 20", "30: 20");
+        let text = format!("00:00.0 A\n{r}00:01.0 B\n{}", rows(4));
+        let (devs, errs) = read_hex_dumps(&text);
+        assert_eq!(devs.len(), 1);
+        assert_eq!(devs[0].address.to_string(), "0000:00:01.0");
+        assert!(
+            matches!(errs[0], HexDumpError::MissingRow { line: 4, .. }),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn truncated_device_is_an_error() {
+        let text = format!("00:00.0 A\n{}", rows(3));
+        let (devs, errs) = read_hex_dumps(&text);
+        assert!(devs.is_empty());
+        assert!(matches!(errs[0], HexDumpError::Truncated { len: 48, .. }));
+    }
+
+    #[test]
+    fn pdsh_prefix() {
+        let text: String = format!("00:00.0 A\n{}", rows(4))
+            .lines()
+            .map(|l| format!("node7: {l}\n"))
+            .collect();
+        let (devs, errs) = read_hex_dumps(&text);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(devs[0].host.as_deref(), Some("node7"));
+    }
+}

@@ -1,0 +1,73 @@
+//! Device names from the pci.ids database (embedded by the `pci-ids` crate).
+
+use crate::device::Device;
+
+/// Vendor name for an id.
+pub fn vendor_name(vendor: u16) -> Option<&'static str> {
+    use pci_ids::FromId;
+    pci_ids::Vendor::from_id(vendor).map(|v| v.name())
+}
+
+/// Device name for a vendor/device pair.
+pub fn device_name(vendor: u16, device: u16) -> Option<&'static str> {
+    pci_ids::Device::from_vid_pid(vendor, device).map(|d| d.name())
+}
+
+/// Subsystem name, as lspci prints it after `Subsystem:`: the subsystem vendor's name
+/// followed by the subsystem's own name, or `Device XXXX` when the database lacks it.
+pub fn subsystem_name(vendor: u16, device: u16, sub_vendor: u16, sub_device: u16) -> String {
+    let sub = pci_ids::Device::from_vid_pid(vendor, device).and_then(|d| {
+        d.subsystems()
+            .find(|s| s.subvendor() == sub_vendor && s.subdevice() == sub_device)
+            .map(|s| s.name())
+    });
+    let vendor_part = vendor_name(sub_vendor)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("Device {sub_vendor:04x}"));
+    match sub {
+        Some(name) => format!("{vendor_part} {name}"),
+        None => format!("{vendor_part} Device {sub_device:04x}"),
+    }
+}
+
+/// Class name for a base class and subclass (`0x0604` → `PCI bridge`).
+pub fn class_name(class: u16) -> Option<&'static str> {
+    let (base, sub) = ((class >> 8) as u8, (class & 0xff) as u8);
+    if let Some(s) = pci_ids::Subclass::from_cid_sid(base, sub) {
+        return Some(s.name());
+    }
+    use pci_ids::FromId;
+    pci_ids::Class::from_id(base).map(|c| c.name())
+}
+
+/// Fills the names of `dev` that are still empty from its numeric ids.
+pub fn fill_names(dev: &mut Device) {
+    let ids = dev.ids;
+    if let Some(v) = ids.vendor {
+        if dev.names.vendor.is_none() {
+            dev.names.vendor = vendor_name(v).map(str::to_string);
+        }
+        if let (Some(d), None) = (ids.device, &dev.names.device) {
+            dev.names.device = Some(
+                device_name(v, d)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("Device {d:04x}")),
+            );
+        }
+        if let (Some(d), Some(sv), Some(sd), None) = (
+            ids.device,
+            ids.subsystem_vendor,
+            ids.subsystem_device,
+            &dev.names.subsystem,
+        ) {
+            dev.names.subsystem = Some(subsystem_name(v, d, sv, sd));
+        }
+    }
+    if let (Some(c), None) = (ids.class, &dev.names.class) {
+        dev.names.class = Some(
+            class_name(c)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("Class {c:04x}")),
+        );
+    }
+}
