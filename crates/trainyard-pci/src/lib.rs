@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod address;
+pub mod caps;
 pub mod decode;
 pub mod device;
 pub mod fields;
