@@ -9,8 +9,11 @@ use crate::device::{DeviceIds, DeviceNames};
 /// starting with a letter or digit. A token of one to three hex digits is a hex dump row
 /// offset (`c0: 86 80 ...`), not a host, and is left alone.
 pub fn split_host_prefix(line: &str) -> (Option<&str>, &str) {
-    let Some(colon) = line.find(": ") else {
-        return (None, line);
+    // `pdsh` prints an empty output line as `host: `; some tools strip that to `host:`.
+    let colon = match line.find(": ") {
+        Some(c) => c,
+        None if line.ends_with(':') && !line.contains(char::is_whitespace) => line.len() - 1,
+        None => return (None, line),
     };
     let host = &line[..colon];
     let valid = !host.is_empty()
@@ -19,9 +22,16 @@ pub fn split_host_prefix(line: &str) -> (Option<&str>, &str) {
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-    let hex_row = host.len() <= 3 && host.bytes().all(|b| b.is_ascii_hexdigit());
+    // A hex dump row (`c0: 86 80 ...`): an offset that is a multiple of 16, then bytes.
+    let hex_row = (2..=3).contains(&host.len())
+        && host.ends_with('0')
+        && host.bytes().all(|b| b.is_ascii_hexdigit())
+        && line[colon + 1..]
+            .split_ascii_whitespace()
+            .next()
+            .is_some_and(|t| t.len() == 2 && t.bytes().all(|b| b.is_ascii_hexdigit()));
     if valid && !hex_row {
-        (Some(host), &line[colon + 2..])
+        (Some(host), line.get(colon + 2..).unwrap_or(""))
     } else {
         (None, line)
     }
@@ -96,7 +106,10 @@ pub fn parse_title(title: &str) -> Title {
         if v.len() != 4 || d.len() != 4 {
             return None;
         }
-        Some((u16::from_str_radix(v, 16).ok()?, u16::from_str_radix(d, 16).ok()?))
+        Some((
+            u16::from_str_radix(v, 16).ok()?,
+            u16::from_str_radix(d, 16).ok()?,
+        ))
     };
     if let Some((v, d)) = dev_id.and_then(numeric) {
         t.ids.vendor = Some(v);
@@ -120,10 +133,8 @@ pub fn split_bracket_id(s: &str) -> (&str, Option<&str>) {
     if let Some(stripped) = s.strip_suffix(']') {
         if let Some(open) = stripped.rfind('[') {
             let inner = &stripped[open + 1..];
-            let is_id = !inner.is_empty()
-                && inner
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b == b':');
+            let is_id =
+                !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
             if is_id {
                 return (s[..open].trim_end(), Some(inner));
             }
@@ -138,9 +149,15 @@ mod tests {
 
     #[test]
     fn host_prefix() {
-        assert_eq!(split_host_prefix("node-7: 00:01.0 X"), (Some("node-7"), "00:01.0 X"));
+        assert_eq!(
+            split_host_prefix("node-7: 00:01.0 X"),
+            (Some("node-7"), "00:01.0 X")
+        );
         assert_eq!(split_host_prefix("c0: 00 11"), (None, "c0: 00 11"));
-        assert_eq!(split_host_prefix("\tControl: I/O+"), (None, "\tControl: I/O+"));
+        assert_eq!(
+            split_host_prefix("\tControl: I/O+"),
+            (None, "\tControl: I/O+")
+        );
     }
 
     #[test]
@@ -159,7 +176,9 @@ mod tests {
 
     #[test]
     fn title_plain_and_prog_if() {
-        let t = parse_title("PCI bridge: Intel Corporation Device 2f04 (rev 02) (prog-if 00 [Normal decode])");
+        let t = parse_title(
+            "PCI bridge: Intel Corporation Device 2f04 (rev 02) (prog-if 00 [Normal decode])",
+        );
         assert_eq!(t.ids.prog_if, Some(0));
         assert_eq!(t.ids.revision, Some(2));
         assert_eq!(t.ids.class, None);

@@ -1,3 +1,20 @@
-//! Streaming parser for `lspci -v`/`-vv`/`-vvv` text. (stub)
+//! Streaming parser for `lspci -v`/`-vv`/`-vvv` text.
+//!
+//! Feed lines to a [`TextParser`]; it hands back each [`Device`] as soon as the device's last
+//! line has been seen, holding only the devices still being read (one per host for `pdsh`
+//! output, whose hosts interleave). Every line is accounted for: it becomes part of a device
+//! (header line, capability line, hex row, wrapped continuation) or a [`Diagnostic`].
+//!
+//! Variants handled: `-v`, `-vv`, `-vvv`, `-nn`, `-D`, `-k`, `-PP` paths, no domain,
+//! `<access denied>`, `(downgraded)`/`(ok)`, tabs or spaces (pasted into Markdown), lines
+//! wrapped by mail clients, hex rows from `-x`/`-xxx`/`-xxxx`, and `host: ` prefixes from
+//! `pdsh`/`clush`.
 
 pub mod header_line;
+mod parser;
+mod reader;
+
+pub use parser::{Diagnostic, DiagnosticKind, TextParser};
+pub use reader::{
+    parse_reader, parse_str, LspciReader, ParseError, ParseErrorKind, ParseOutput, MAX_LINE_LEN,
+};

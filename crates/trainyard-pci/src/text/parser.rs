@@ -1,0 +1,583 @@
+//! The line-at-a-time state machine behind [`TextParser`].
+
+use std::collections::HashMap;
+
+use super::header_line::{parse_title, split_address, split_bracket_id, split_host_prefix};
+use crate::caps;
+use crate::device::{BusNumbers, Capability, CapabilitySpace, Device, Line};
+
+/// A line that is not part of any device, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// 1-based line number in the input.
+    pub line: usize,
+    /// What kind of line it is.
+    pub kind: DiagnosticKind,
+    /// The line's text.
+    pub text: String,
+}
+
+/// Why a line was not taken into a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiagnosticKind {
+    /// A message lspci wrote to stderr and the capture mixed in (`lspci: Unable to load libkmod`).
+    LspciMessage,
+    /// Terminal noise around a pasted capture: a `sudo` password prompt, a shell prompt with
+    /// the lspci command, a Markdown code fence.
+    TerminalNoise,
+    /// A line the parser does not understand (not lspci output).
+    Unexplained,
+    /// A damaged hex row inside a device (`-x` output): the device keeps no config bytes.
+    BadHexRow(String),
+}
+
+/// Where the last line went, so a wrapped continuation can be appended to it.
+#[derive(Debug, Clone, Copy)]
+enum Last {
+    Title,
+    Header,
+    CapTitle,
+    CapLine,
+}
+
+/// A device being read.
+#[derive(Debug)]
+struct Building {
+    dev: Device,
+    title: String,
+    last: Last,
+    cap_open: bool,
+    hex: Vec<u8>,
+    hex_broken: bool,
+}
+
+/// Streaming `lspci` text parser. See the [module docs](super).
+#[derive(Debug, Default)]
+pub struct TextParser {
+    line_no: usize,
+    /// Decided on the first device header line: do lines carry `host: ` prefixes?
+    pdsh: Option<bool>,
+    building: HashMap<Option<String>, Building>,
+    diagnostics: Vec<Diagnostic>,
+    devices: usize,
+    ready: Vec<Device>,
+}
+
+impl TextParser {
+    /// A parser at line 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of the last line pushed (1-based).
+    pub fn line_no(&self) -> usize {
+        self.line_no
+    }
+
+    /// Devices completed so far.
+    pub fn devices_seen(&self) -> usize {
+        self.devices
+    }
+
+    /// Takes the diagnostics gathered so far.
+    pub fn take_diagnostics(&mut self) -> Vec<Diagnostic> {
+        std::mem::take(&mut self.diagnostics)
+    }
+
+    /// Counts a line the caller rejected itself (too long, not text), keeping numbering right.
+    pub fn skip_line(&mut self) {
+        self.line_no += 1;
+    }
+
+    /// Feeds one line (without its newline). Completed devices are returned by
+    /// [`TextParser::next_device`].
+    pub fn push_line(&mut self, raw: &str) {
+        self.line_no += 1;
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let (host, line) = self.split_prefix(raw);
+        let host = host.map(str::to_string);
+        let trimmed_end = line.trim_end();
+
+        if trimmed_end.is_empty() {
+            self.finish_host(&host);
+            return;
+        }
+        let indent = indentation(line);
+        if indent == 0 {
+            self.column_zero(host, trimmed_end);
+        } else {
+            self.indented(host, indent, trimmed_end.trim_start());
+        }
+    }
+
+    /// Returns the next completed device, if any.
+    pub fn next_device(&mut self) -> Option<Device> {
+        if self.ready.is_empty() {
+            None
+        } else {
+            Some(self.ready.remove(0))
+        }
+    }
+
+    /// Ends the input: completes every device still being read.
+    pub fn finish(&mut self) {
+        let mut hosts: Vec<Option<String>> = self.building.keys().cloned().collect();
+        hosts.sort();
+        for h in hosts {
+            self.finish_host(&h);
+        }
+    }
+
+    fn split_prefix<'a>(&mut self, raw: &'a str) -> (Option<&'a str>, &'a str) {
+        match self.pdsh {
+            Some(false) => (None, raw),
+            Some(true) => split_host_prefix(raw),
+            None => {
+                let (host, rest) = split_host_prefix(raw);
+                if let Some(h) = host {
+                    if split_address(rest).is_some() && !looks_like_register(h) {
+                        self.pdsh = Some(true);
+                        return (Some(h), rest);
+                    }
+                }
+                if split_address(raw).is_some() {
+                    self.pdsh = Some(false);
+                }
+                (None, raw)
+            }
+        }
+    }
+
+    fn diag(&mut self, kind: DiagnosticKind, text: &str) {
+        self.diagnostics.push(Diagnostic {
+            line: self.line_no,
+            kind,
+            text: text.to_string(),
+        });
+    }
+
+    fn column_zero(&mut self, host: Option<String>, text: &str) {
+        if let Some((address, title)) = split_address(text) {
+            if title.is_empty() || title.contains(':') || title.starts_with("Class") {
+                self.finish_host(&host);
+                let dev = Device {
+                    host: host.clone(),
+                    address,
+                    line: Some(self.line_no),
+                    ..Device::default()
+                };
+                self.building.insert(
+                    host,
+                    Building {
+                        dev,
+                        title: title.to_string(),
+                        last: Last::Title,
+                        cap_open: false,
+                        hex: Vec::new(),
+                        hex_broken: false,
+                    },
+                );
+                return;
+            }
+        }
+        let line_no = self.line_no;
+        if let Some(b) = self.building.get_mut(&host) {
+            if let Some(row) = hex_row(text) {
+                match row {
+                    Ok((off, bytes)) if off == b.hex.len() && !b.hex_broken => {
+                        b.hex.extend_from_slice(&bytes);
+                    }
+                    Ok((off, _)) => {
+                        let expected = b.hex.len();
+                        b.hex_broken = true;
+                        self.diag(
+                            DiagnosticKind::BadHexRow(format!(
+                                "row at offset {off:#x}, expected {expected:#x} (a row is missing)"
+                            )),
+                            text,
+                        );
+                    }
+                    Err(reason) => {
+                        b.hex_broken = true;
+                        self.diag(DiagnosticKind::BadHexRow(reason), text);
+                    }
+                }
+                let _ = line_no;
+                return;
+            }
+            // Not a device header and not a hex row, inside a device: a mail client wrapped
+            // the previous line here.
+            append_wrapped(b, text);
+            return;
+        }
+        if text.starts_with("lspci: ") || text.starts_with("pcilib: ") {
+            self.diag(DiagnosticKind::LspciMessage, text);
+        } else if is_terminal_noise(text) {
+            self.diag(DiagnosticKind::TerminalNoise, text);
+        } else {
+            self.diag(DiagnosticKind::Unexplained, text);
+        }
+    }
+
+    fn indented(&mut self, host: Option<String>, indent: usize, text: &str) {
+        let Some(b) = self.building.get_mut(&host) else {
+            self.diag(DiagnosticKind::Unexplained, text);
+            return;
+        };
+        if indent == 1 {
+            if let Some(rest) = text.strip_prefix("Capabilities:") {
+                b.dev.capabilities.push(capability_header(rest.trim()));
+                b.cap_open = true;
+                b.last = Last::CapTitle;
+                return;
+            }
+            b.cap_open = false;
+            if let Some(d) = text.strip_prefix("Kernel driver in use:") {
+                b.dev.driver = Some(d.trim().to_string());
+            } else if let Some(m) = text.strip_prefix("Kernel modules:") {
+                b.dev.kernel_modules = m
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+            }
+            b.dev.header.push(Line::reg(text));
+            b.last = Last::Header;
+            return;
+        }
+        if b.cap_open {
+            if let Some(cap) = b.dev.capabilities.last_mut() {
+                cap.lines.push(Line {
+                    depth: (indent - 2) as u8,
+                    text: text.to_string(),
+                });
+                b.last = Last::CapLine;
+                return;
+            }
+        }
+        b.dev.header.push(Line {
+            depth: (indent - 1).min(255) as u8,
+            text: text.to_string(),
+        });
+        b.last = Last::Header;
+    }
+
+    fn finish_host(&mut self, host: &Option<String>) {
+        let Some(b) = self.building.remove(host) else {
+            return;
+        };
+        let Building {
+            mut dev,
+            title,
+            hex,
+            hex_broken,
+            ..
+        } = b;
+        let t = parse_title(&title);
+        dev.ids = t.ids;
+        dev.names = t.names;
+        apply_header_identity(&mut dev);
+        if !hex.is_empty() && !hex_broken {
+            if matches!(hex.len(), 64 | 256 | 4096) {
+                dev.config = Some(hex);
+            } else {
+                let len = hex.len();
+                self.diag(
+                    DiagnosticKind::BadHexRow(format!(
+                        "{} has {len} bytes of config space; lspci writes 64, 256 or 4096 (cut?)",
+                        dev.address
+                    )),
+                    "",
+                );
+            }
+        }
+        dev.derive_fields();
+        self.devices += 1;
+        self.ready.push(dev);
+    }
+}
+
+/// `[sudo] password for ...`, `$ sudo lspci -vvv`, `# lspci -xxx`, ```` ``` ````.
+fn is_terminal_noise(text: &str) -> bool {
+    text.starts_with("[sudo] password for")
+        || text.starts_with("```")
+        || ((text.starts_with("$ ") || text.starts_with("# ")) && text.contains("lspci"))
+}
+
+/// Header names that could be mistaken for a `pdsh` host (`Control: ...` at column 0).
+fn looks_like_register(host: &str) -> bool {
+    matches!(
+        host,
+        "Control" | "Status" | "Capabilities" | "Subsystem" | "lspci" | "pcilib"
+    )
+}
+
+/// Indentation level: tabs count one each, and eight spaces count one (Markdown pastes turn
+/// lspci's tabs into spaces). A single space after tabs (`\t\t\t AtomicOpsCap`) adds nothing.
+fn indentation(line: &str) -> usize {
+    let mut level = 0;
+    let mut spaces = 0;
+    for c in line.chars() {
+        match c {
+            '\t' => {
+                level += 1 + spaces / 8;
+                spaces = 0;
+            }
+            ' ' => spaces += 1,
+            _ => break,
+        }
+    }
+    level + spaces / 8
+}
+
+fn append_wrapped(b: &mut Building, text: &str) {
+    let target: Option<&mut String> = match b.last {
+        Last::Title => Some(&mut b.title),
+        Last::Header => b.dev.header.last_mut().map(|l| &mut l.text),
+        Last::CapTitle => b.dev.capabilities.last_mut().map(|c| &mut c.title),
+        Last::CapLine => b
+            .dev
+            .capabilities
+            .last_mut()
+            .and_then(|c| c.lines.last_mut())
+            .map(|l| &mut l.text),
+    };
+    if let Some(t) = target {
+        let t_trim = t.trim_end().len();
+        t.truncate(t_trim);
+        t.push(' ');
+        t.push_str(text);
+    }
+}
+
+/// Parses `[90] Express (v2) ...`, `[100 v1] Advanced Error Reporting`, `<access denied>`.
+fn capability_header(rest: &str) -> Capability {
+    let unknown = |title: &str| Capability {
+        space: CapabilitySpace::Standard,
+        offset: 0,
+        id: None,
+        version: None,
+        tag: "Capabilities".into(),
+        title: title.to_string(),
+        lines: Vec::new(),
+    };
+    let Some(inner_end) = rest.find(']').filter(|_| rest.starts_with('[')) else {
+        return unknown(rest);
+    };
+    let inner = &rest[1..inner_end];
+    let title = rest[inner_end + 1..].trim().to_string();
+    let (off, version) = match inner.split_once(" v") {
+        Some((o, v)) => (o, v.trim().parse::<u8>().ok()),
+        None => (inner, None),
+    };
+    let Ok(offset) = u16::from_str_radix(off.trim(), 16) else {
+        return unknown(rest);
+    };
+    let extended = version.is_some() || offset >= 0x100;
+    let (space, id, tag) = if extended {
+        let hit = caps::extended_from_title(&title).map(|(id, tag)| (id, tag.to_string()));
+        let (id, tag) = match hit {
+            Some((id, tag)) => (Some(id), tag),
+            None => match title
+                .strip_prefix('#')
+                .and_then(|h| u16::from_str_radix(h.trim(), 16).ok())
+            {
+                Some(id) => (Some(id), caps::extended_tag(id)),
+                None => (None, "ExtCapUnknown".to_string()),
+            },
+        };
+        (CapabilitySpace::Extended, id, tag)
+    } else {
+        let hit =
+            caps::standard_from_title(&title).map(|(id, tag)| (u16::from(id), tag.to_string()));
+        let (id, tag) = match hit {
+            Some((id, tag)) => (Some(id), tag),
+            None => {
+                let hex = title.strip_prefix('#').and_then(|h| h.get(..2));
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(id) => (Some(u16::from(id)), caps::standard_tag(id)),
+                    None => (None, "CapUnknown".to_string()),
+                }
+            }
+        };
+        (CapabilitySpace::Standard, id, tag)
+    };
+    let version = version.or_else(|| {
+        // `Express (v2)`, `Power Management version 3`.
+        if tag == "Express" {
+            title
+                .split_once("(v")
+                .and_then(|(_, r)| r.split_once(')'))
+                .and_then(|(v, _)| v.parse().ok())
+        } else if tag == "PM" {
+            title
+                .rsplit_once("version ")
+                .and_then(|(_, v)| v.trim().parse().ok())
+        } else {
+            None
+        }
+    });
+    Capability {
+        space,
+        offset,
+        id,
+        version,
+        tag,
+        title,
+        lines: Vec::new(),
+    }
+}
+
+/// Fills ids and bus numbers that header lines carry (`Subsystem: ... [1590:00d3]`, `Bus:`).
+fn apply_header_identity(dev: &mut Device) {
+    let mut has_control = false;
+    for line in dev.header.iter().filter(|l| l.depth == 0) {
+        let text = line.text.as_str();
+        if let Some(s) = text.strip_prefix("Subsystem:") {
+            let (name, id) = split_bracket_id(s);
+            dev.names.subsystem = Some(name.to_string());
+            if let Some((v, d)) = id.and_then(|i| i.split_once(':')) {
+                dev.ids.subsystem_vendor = u16::from_str_radix(v, 16).ok();
+                dev.ids.subsystem_device = u16::from_str_radix(d, 16).ok();
+            }
+        } else if let Some(s) = text.strip_prefix("Bus:") {
+            let get = |k: &str| {
+                s.split(',')
+                    .filter_map(|p| p.trim().split_once('='))
+                    .find(|(key, _)| *key == k)
+                    .and_then(|(_, v)| u8::from_str_radix(v.trim(), 16).ok())
+            };
+            if let (Some(p), Some(sec), Some(sub)) =
+                (get("primary"), get("secondary"), get("subordinate"))
+            {
+                dev.bus = Some(BusNumbers {
+                    primary: p,
+                    secondary: sec,
+                    subordinate: sub,
+                });
+            }
+        } else if text.starts_with("Control:") {
+            has_control = true;
+        }
+    }
+    dev.header_type = if dev.bus.is_some() {
+        Some(1)
+    } else if has_control {
+        Some(0)
+    } else {
+        None
+    };
+}
+
+/// A `-x` hex row inside text: `None` if the line is not shaped like one.
+fn hex_row(text: &str) -> Option<Result<(usize, [u8; 16]), String>> {
+    let (off, rest) = text.split_once(": ")?;
+    if off.is_empty() || off.len() > 3 || !off.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let offset = usize::from_str_radix(off, 16).ok()?;
+    let mut bytes = [0u8; 16];
+    let mut n = 0;
+    for tok in rest.split_ascii_whitespace() {
+        let byte = (tok.len() == 2)
+            .then(|| u8::from_str_radix(tok, 16).ok())
+            .flatten();
+        match (byte, n < 16) {
+            (Some(b), true) => bytes[n] = b,
+            _ => {
+                return Some(Err(format!(
+                    "{tok:?} at byte {n} is not one of 16 hex bytes"
+                )))
+            }
+        }
+        n += 1;
+    }
+    if n != 16 {
+        return Some(Err(format!("{n} bytes on the row, expected 16")));
+    }
+    Some(Ok((offset, bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (Vec<Device>, Vec<Diagnostic>) {
+        let mut p = TextParser::new();
+        let mut out = Vec::new();
+        for l in text.lines() {
+            p.push_line(l);
+            while let Some(d) = p.next_device() {
+                out.push(d);
+            }
+        }
+        p.finish();
+        while let Some(d) = p.next_device() {
+            out.push(d);
+        }
+        (out, p.take_diagnostics())
+    }
+
+    #[test]
+    fn indentation_levels() {
+        assert_eq!(indentation("\tControl"), 1);
+        assert_eq!(indentation("\t\t\t AtomicOpsCap"), 3);
+        assert_eq!(indentation("        Control"), 1);
+        assert_eq!(indentation("                         AtomicOpsCap"), 3);
+    }
+
+    #[test]
+    fn interleaved_pdsh_hosts_are_demultiplexed() {
+        let text = "a1: 00:01.0 PCI bridge: X\n\
+                    b2: 00:01.0 PCI bridge: X\n\
+                    a1: \tControl: I/O+ Mem+\n\
+                    b2: \tControl: I/O- Mem+\n\
+                    a1: \n\
+                    b2: \n";
+        let (devs, diags) = parse(text);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(devs.len(), 2);
+        let a = devs
+            .iter()
+            .find(|d| d.host.as_deref() == Some("a1"))
+            .unwrap();
+        let b = devs
+            .iter()
+            .find(|d| d.host.as_deref() == Some("b2"))
+            .unwrap();
+        assert_eq!(a.field("Control.I/O"), Some("+"));
+        assert_eq!(b.field("Control.I/O"), Some("-"));
+    }
+
+    #[test]
+    fn wrapped_lines_are_rejoined() {
+        let text = "0b:00.0 Ethernet controller: Mellanox\n\
+                    \tControl: I/O- Mem+ BusMaster+\n\
+                    SERR+ FastB2B- DisINTx+\n";
+        let (devs, diags) = parse(text);
+        assert!(diags.is_empty());
+        assert_eq!(devs[0].field("Control.DisINTx"), Some("+"));
+    }
+
+    #[test]
+    fn capabilities_open_and_close() {
+        let text = "00:02.0 PCI bridge [0604]: Intel Corporation Device [8086:2f04] (rev 02)\n\
+                    \tBus: primary=00, secondary=03, subordinate=05, sec-latency=0\n\
+                    \tCapabilities: [100 v1] Access Control Services\n\
+                    \t\tACSCap:\tSrcValid+ TransBlk+\n\
+                    \t\tACSCtl:\tSrcValid+ TransBlk-\n\
+                    \tCapabilities: <access denied>\n\
+                    \tKernel driver in use: pcieport\n";
+        let (devs, _) = parse(text);
+        let d = &devs[0];
+        assert_eq!(d.ids.vendor, Some(0x8086));
+        assert_eq!(d.ids.class, Some(0x0604));
+        assert_eq!(d.bus.map(|b| b.subordinate), Some(5));
+        assert_eq!(d.capabilities[0].tag, "ACS");
+        assert_eq!(d.capabilities[0].version, Some(1));
+        assert_eq!(d.field("ACSCtl.TransBlk"), Some("-"));
+        assert_eq!(d.field("Capabilities"), Some("<access denied>"));
+        assert_eq!(d.driver.as_deref(), Some("pcieport"));
+    }
+}

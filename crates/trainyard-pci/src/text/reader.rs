@@ -1,0 +1,253 @@
+//! Byte-level front of the text parser: splits any [`BufRead`] into lines with a length cap,
+//! rejects binary input, and drives [`TextParser`].
+
+use std::io::BufRead;
+
+use super::parser::{Diagnostic, TextParser};
+use crate::device::Device;
+
+/// Longest line accepted. lspci's longest lines (VPD strings, long device names) stay well
+/// under 1 KiB; a longer line means the input is not lspci text, and capping it keeps a
+/// multi-gigabyte line from being read into memory.
+pub const MAX_LINE_LEN: usize = 4096;
+
+/// A line the parser had to reject.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {kind}")]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub kind: ParseErrorKind,
+}
+
+/// What is wrong with a rejected line or input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// Longer than [`MAX_LINE_LEN`].
+    #[error("line is {0} bytes long; lspci never prints lines over {MAX_LINE_LEN} bytes (not lspci output?)")]
+    LineTooLong(usize),
+    /// NUL bytes or invalid UTF-8.
+    #[error("binary data (NUL bytes or invalid UTF-8): not lspci text; for raw config space use `trainyard pci decode`")]
+    Binary,
+    /// The last line has no newline: the input was cut.
+    #[error("input ends in the middle of a line: the file looks truncated")]
+    Truncated,
+    /// No device header line anywhere.
+    #[error("no PCI devices found (expected lines such as `17:00.0 3D controller: NVIDIA ...` from lspci)")]
+    NoDevices,
+    /// Reading failed.
+    #[error("read error: {0}")]
+    Io(String),
+}
+
+/// Iterator over the devices of an lspci text stream; errors come out in line order
+/// between devices, and iteration continues after them.
+pub struct LspciReader<R> {
+    input: R,
+    parser: TextParser,
+    buf: Vec<u8>,
+    pending_errors: Vec<ParseError>,
+    done: bool,
+}
+
+impl<R: BufRead> LspciReader<R> {
+    /// Reads lspci text from `input`.
+    pub fn new(input: R) -> Self {
+        Self {
+            input,
+            parser: TextParser::new(),
+            buf: Vec::with_capacity(256),
+            pending_errors: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Takes the diagnostics (lines that belong to no device) gathered so far.
+    pub fn take_diagnostics(&mut self) -> Vec<Diagnostic> {
+        self.parser.take_diagnostics()
+    }
+
+    /// Reads one line into `self.buf`, keeping at most [`MAX_LINE_LEN`] bytes. Returns the
+    /// full length and whether it ended with a newline, or `None` at end of input.
+    fn read_line(&mut self) -> std::io::Result<Option<(usize, bool)>> {
+        self.buf.clear();
+        let mut total = 0usize;
+        loop {
+            let available = match self.input.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                return Ok((total > 0).then_some((total, false)));
+            }
+            let (chunk, found) = match memchr_newline(available) {
+                Some(i) => (&available[..i], true),
+                None => (available, false),
+            };
+            let room = MAX_LINE_LEN.saturating_sub(self.buf.len());
+            self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            total += chunk.len();
+            let consumed = chunk.len() + usize::from(found);
+            self.input.consume(consumed);
+            if found {
+                return Ok(Some((total, true)));
+            }
+        }
+    }
+
+    fn step(&mut self) -> Option<Result<Device, ParseError>> {
+        loop {
+            if let Some(d) = self.parser.next_device() {
+                return Some(Ok(d));
+            }
+            if !self.pending_errors.is_empty() {
+                return Some(Err(self.pending_errors.remove(0)));
+            }
+            if self.done {
+                return None;
+            }
+            match self.read_line() {
+                Err(e) => {
+                    self.parser.skip_line();
+                    self.done = true;
+                    self.parser.finish();
+                    self.pending_errors.push(ParseError {
+                        line: self.parser.line_no(),
+                        kind: ParseErrorKind::Io(e.to_string()),
+                    });
+                }
+                Ok(None) => {
+                    self.done = true;
+                    self.parser.finish();
+                    if self.parser.devices_seen() == 0 {
+                        self.pending_errors.push(ParseError {
+                            line: self.parser.line_no(),
+                            kind: ParseErrorKind::NoDevices,
+                        });
+                    }
+                }
+                Ok(Some((len, newline))) => {
+                    if len > MAX_LINE_LEN {
+                        self.parser.skip_line();
+                        self.pending_errors.push(ParseError {
+                            line: self.parser.line_no(),
+                            kind: ParseErrorKind::LineTooLong(len),
+                        });
+                        continue;
+                    }
+                    let text = match std::str::from_utf8(&self.buf) {
+                        Ok(t) if !t.contains('\0') => t,
+                        _ => {
+                            self.parser.skip_line();
+                            self.pending_errors.push(ParseError {
+                                line: self.parser.line_no(),
+                                kind: ParseErrorKind::Binary,
+                            });
+                            continue;
+                        }
+                    };
+                    // Borrow dance: the parser copies what it keeps.
+                    let owned_text: &str = text;
+                    self.parser.push_line(owned_text);
+                    if !newline {
+                        self.pending_errors.push(ParseError {
+                            line: self.parser.line_no(),
+                            kind: ParseErrorKind::Truncated,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for LspciReader<R> {
+    type Item = Result<Device, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step()
+    }
+}
+
+fn memchr_newline(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+/// Everything read from one input.
+#[derive(Debug, Default)]
+pub struct ParseOutput {
+    /// Devices in the order they completed.
+    pub devices: Vec<Device>,
+    /// Rejected lines and input-level errors.
+    pub errors: Vec<ParseError>,
+    /// Lines that belong to no device.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses lspci text from any reader, collecting devices, errors and diagnostics.
+pub fn parse_reader<R: BufRead>(input: R) -> ParseOutput {
+    let mut reader = LspciReader::new(input);
+    let mut out = ParseOutput::default();
+    for item in reader.by_ref() {
+        match item {
+            Ok(d) => out.devices.push(d),
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out.diagnostics = reader.take_diagnostics();
+    out
+}
+
+/// Parses lspci text held in memory.
+pub fn parse_str(text: &str) -> ParseOutput {
+    parse_reader(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_input_is_an_error() {
+        let out = parse_str("");
+        assert!(out.devices.is_empty());
+        assert_eq!(out.errors[0].kind, ParseErrorKind::NoDevices);
+    }
+
+    #[test]
+    fn long_line_is_rejected_and_the_rest_kept() {
+        let text = format!(
+            "00:00.0 Host bridge: X\n\tControl: I/O+\n{}\n00:01.0 PCI bridge: Y\n\tControl: I/O-\n",
+            "x".repeat(10_000)
+        );
+        let out = parse_str(&text);
+        assert_eq!(out.devices.len(), 2);
+        assert_eq!(out.errors.len(), 1);
+        assert_eq!(out.errors[0].line, 3);
+        assert!(matches!(
+            out.errors[0].kind,
+            ParseErrorKind::LineTooLong(10_000)
+        ));
+    }
+
+    #[test]
+    fn binary_and_truncation() {
+        let mut bytes = b"00:00.0 Host bridge: X\n\tControl: I/O+\n".to_vec();
+        bytes.extend_from_slice(&[0xff, 0x00, 0x13, b'\n']);
+        bytes.extend_from_slice(b"\tStatus: Cap+ 66M");
+        let out = parse_reader(&bytes[..]);
+        assert_eq!(out.devices.len(), 1);
+        let kinds: Vec<_> = out
+            .errors
+            .iter()
+            .map(|e| (e.line, e.kind.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![(3, ParseErrorKind::Binary), (4, ParseErrorKind::Truncated)]
+        );
+    }
+}
