@@ -41,6 +41,9 @@ pub struct DeviceContext {
     pub pcie_type: Option<u8>,
     /// Offset of the PCI Express capability.
     pub pcie_offset: Option<u16>,
+    /// Where the function sits: lspci hides registers that the specification reserves for
+    /// functions other than 0 (an endpoint's `LnkCtl2`).
+    pub address: PciAddress,
 }
 
 /// Decodes one function's config space.
@@ -74,6 +77,7 @@ pub fn decode_config(address: PciAddress, bytes: &[u8]) -> Result<Device, Decode
     let std_list = standard_capabilities(&cfg);
     let mut ctx = DeviceContext {
         header_type,
+        address,
         ..DeviceContext::default()
     };
     if let Some(&(off, _)) = std_list.iter().find(|(_, id)| *id == 0x10) {

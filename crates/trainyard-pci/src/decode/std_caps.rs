@@ -1,18 +1,68 @@
 //! Renders the standard capability list (ids < 0x100) the way lspci -vvv does.
+//!
+//! One module per family: [`express`] for PCI Express (the big one), [`basic`] for the
+//! small fixed-layout capabilities, [`ea`] for Enhanced Allocation. Titles and lines are
+//! what `lspci -F DUMP -vvv` prints from the same bytes; `tests/decode_std.rs` holds us to it.
+
+mod basic;
+mod ea;
+mod express;
 
 use super::cfg::Cfg;
 use super::DeviceContext;
 use crate::device::{Capability, CapabilitySpace};
 
 /// Renders the capability with `id` at `offset`.
-pub(crate) fn render(_cfg: &Cfg<'_>, _ctx: &DeviceContext, offset: u16, id: u8) -> Capability {
+pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, offset: u16, id: u8) -> Capability {
+    let (title, version, lines) = match id {
+        0x01 => basic::power_management(cfg, offset),
+        0x02 => basic::agp(cfg, offset),
+        0x03 => basic::vpd(),
+        0x04 => basic::slot_id(cfg, offset),
+        0x05 => basic::msi(cfg, offset),
+        0x06 => title_only("CompactPCI hot-swap <?>"),
+        0x07 => basic::pcix(cfg, offset, ctx.header_type),
+        0x09 => basic::vendor_specific(cfg, offset),
+        0x0a => basic::debug_port(cfg, offset),
+        0x0b => title_only("CompactPCI central resource control <?>"),
+        0x0c => title_only("Hot-plug capable"),
+        0x0d => basic::ssvid(cfg, offset),
+        0x0f => title_only("Secure device <?>"),
+        0x10 => express::render(cfg, offset, ctx.address.function, has_memory_bar(cfg, ctx)),
+        0x11 => basic::msix(cfg, offset),
+        0x12 => basic::sata(cfg, offset),
+        0x13 => basic::advanced_features(cfg, offset),
+        0x14 => ea::render(cfg, offset, ctx.header_type),
+        _ => title_only(&format!(
+            "#{id:02x} [{:04x}]",
+            cfg.u16(offset + 2).unwrap_or(0)
+        )),
+    };
     super::capability(
         CapabilitySpace::Standard,
         offset,
         u16::from(id),
-        None,
-        "Unknown",
-        format!("#{id:02x} [0000]"),
-        Vec::new(),
+        version,
+        &crate::caps::standard_tag(id),
+        title,
+        lines,
     )
+}
+
+fn title_only(title: &str) -> basic::Rendered {
+    (title.to_string(), None, Vec::new())
+}
+
+/// Whether any BAR of the header decodes memory space. lspci shows the AtomicOp completer
+/// capabilities only for functions that have memory to complete atomics on.
+fn has_memory_bar(cfg: &Cfg<'_>, ctx: &DeviceContext) -> bool {
+    let count = match ctx.header_type {
+        0 => 6,
+        1 => 2,
+        _ => 0,
+    };
+    (0..count).any(|i| {
+        let v = cfg.u32(0x10 + 4 * i).unwrap_or(0);
+        v != 0 && v != 0xffff_ffff && v & 1 == 0
+    })
 }

@@ -1,0 +1,97 @@
+//! Enhanced Allocation (id 0x14): fixed resources described by entries instead of BARs.
+
+use super::super::cfg::{flag, Cfg};
+use super::basic::Rendered;
+use crate::device::Line;
+
+fn bei(n: u32) -> String {
+    match n {
+        0..=5 => format!("BAR {n}"),
+        6 => "Resource behind function".to_string(),
+        7 => "Not Indicated".to_string(),
+        8 => "Expansion ROM".to_string(),
+        9..=14 => format!("VF-BAR {}", n - 9),
+        _ => "Reserved".to_string(),
+    }
+}
+
+fn properties(p: u32) -> &'static str {
+    match p {
+        0x00 => "memory space, non-prefetchable",
+        0x01 => "memory space, prefetchable",
+        0x02 => "I/O space",
+        0x03 => "VF memory space, prefetchable",
+        0x04 => "VF memory space, non-prefetchable",
+        0x05 => "allocation behind bridge, non-prefetchable memory",
+        0x06 => "allocation behind bridge, prefetchable memory",
+        0x07 => "allocation behind bridge, I/O space",
+        0xfd => "memory space resource unavailable for use",
+        0xfe => "I/O space resource unavailable for use",
+        0xff => "entry unavailable for use",
+        _ => "reserved",
+    }
+}
+
+/// Title and entries of the capability at `off`.
+pub(super) fn render(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
+    let count = u32::from(cfg.u8(off + 2).unwrap_or(0) & 0x3f);
+    let mut lines = Vec::new();
+    let mut pos = off + 4;
+    if header_type == 1 {
+        let buses = cfg.u32(pos).unwrap_or(0);
+        lines.push(Line::reg(format!(
+            "Fixed Secondary Bus={}, Fixed Subordinate Bus={}",
+            buses & 0xff,
+            (buses >> 8) & 0xff
+        )));
+        pos += 4;
+    }
+    for i in 0..count {
+        let Some(h) = cfg.u32(pos) else { break };
+        let size = h & 7;
+        lines.push(Line::reg(format!(
+            "Entry {i}: Enable{} Writable{} EntrySize={size}",
+            flag(h, 0x8000_0000),
+            flag(h, 0x4000_0000)
+        )));
+        lines.push(Line::cont(format!(
+            "BAR Equivalent Indicator: {}",
+            bei((h >> 4) & 0xf)
+        )));
+        lines.push(Line::cont(format!(
+            "PrimaryProperties: {}",
+            properties((h >> 8) & 0xff)
+        )));
+        let secondary = (h >> 16) & 0xff;
+        let sec_text = if secondary == 0xff {
+            "entry unavailable for use, PrimaryProperties should be used"
+        } else {
+            properties(secondary)
+        };
+        lines.push(Line::cont(format!("SecondaryProperties: {sec_text}")));
+        let base = cfg.u32(pos + 4).unwrap_or(0);
+        let max = cfg.u32(pos + 8).unwrap_or(0);
+        let mut next = pos + 12;
+        let base_text = if base & 2 != 0 {
+            let hi = cfg.u32(next).unwrap_or(0);
+            next += 4;
+            format!("{hi:x}{:08x}", base & !3)
+        } else {
+            format!("{:08x}", base & !3)
+        };
+        let max_text = if max & 2 != 0 {
+            let hi = cfg.u32(next).unwrap_or(0);
+            format!("{hi:x}{:08x}", max | 3)
+        } else {
+            format!("{:08x}", max | 3)
+        };
+        lines.push(Line::cont(format!("Base: {base_text}")));
+        lines.push(Line::cont(format!("MaxOffset: {max_text}")));
+        pos += 4 + 4 * size as u16;
+    }
+    (
+        format!("Enhanced Allocation (EA): NumEntries={count}"),
+        None,
+        lines,
+    )
+}

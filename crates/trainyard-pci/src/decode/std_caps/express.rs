@@ -1,0 +1,649 @@
+//! The PCI Express capability (id 0x10), rendered register by register as lspci 3.9 does.
+//!
+//! Which fields appear depends on the device/port type: lspci only shows a field where the
+//! specification defines it for that type (slot power limit for upstream-facing functions,
+//! `ARIFwd` for downstream-facing ports, ...). The type conditions below are what the
+//! oracle (`lspci -F`) shows for each type, including the synthetic dumps in `tests/data`.
+
+use super::super::cfg::{flag, Cfg};
+use crate::device::Line;
+
+/// Device/port types (PCIe capabilities register bits 7:4).
+const ENDPOINT: u8 = 0x0;
+const LEGACY_ENDPOINT: u8 = 0x1;
+const ROOT_PORT: u8 = 0x4;
+const UPSTREAM: u8 = 0x5;
+const DOWNSTREAM: u8 = 0x6;
+const PCIE_TO_PCI: u8 = 0x7;
+const PCI_TO_PCIE: u8 = 0x8;
+const ROOT_INT_EP: u8 = 0x9;
+const ROOT_EC: u8 = 0xa;
+
+/// Title and lines of the Express capability at `off`.
+///
+/// `has_mem_bar` says whether the function decodes memory (a memory BAR is set): lspci
+/// shows the AtomicOp completer bits only then, or for root ports.
+pub(super) fn render(
+    cfg: &Cfg<'_>,
+    off: u16,
+    function: u8,
+    has_mem_bar: bool,
+) -> (String, Option<u8>, Vec<Line>) {
+    let cap = cfg.u16(off + 2).unwrap_or(0);
+    let version = (cap & 0xf) as u8;
+    let ty = ((cap >> 4) & 0xf) as u8;
+    let slot = cap & 0x100 != 0;
+    let slot_flag = if slot { '+' } else { '-' };
+    let kind = match ty {
+        ENDPOINT => "Endpoint".to_string(),
+        LEGACY_ENDPOINT => "Legacy Endpoint".to_string(),
+        ROOT_PORT => format!("Root Port (Slot{slot_flag})"),
+        UPSTREAM => "Upstream Port".to_string(),
+        DOWNSTREAM => format!("Downstream Port (Slot{slot_flag})"),
+        PCIE_TO_PCI => "PCI-Express to PCI/PCI-X Bridge".to_string(),
+        PCI_TO_PCIE => format!("PCI/PCI-X to PCI-Express Bridge (Slot{slot_flag})"),
+        ROOT_INT_EP => "Root Complex Integrated Endpoint".to_string(),
+        ROOT_EC => "Root Complex Event Collector".to_string(),
+        t => format!("Unknown type {t}"),
+    };
+    let title = format!("Express (v{version}) {kind}, MSI {:02x}", (cap >> 9) & 0x1f);
+
+    let mut lines = Vec::new();
+    device(cfg, off, ty, &mut lines);
+    let has_link = !matches!(ty, ROOT_INT_EP | ROOT_EC);
+    if has_link {
+        link(cfg, off, ty, &mut lines);
+    }
+    if slot && matches!(ty, ROOT_PORT | DOWNSTREAM | PCI_TO_PCIE) {
+        slot_regs(cfg, off, &mut lines);
+    }
+    if matches!(ty, ROOT_PORT | ROOT_EC) {
+        root(cfg, off, &mut lines);
+    }
+    if version >= 2 {
+        device2(cfg, off, ty, has_mem_bar, &mut lines);
+        if has_link {
+            link2(cfg, off, ty, function, &mut lines);
+        }
+    }
+    (title, Some(version), lines)
+}
+
+fn latency_l0s(n: u32) -> &'static str {
+    [
+        "<64ns",
+        "<128ns",
+        "<256ns",
+        "<512ns",
+        "<1us",
+        "<2us",
+        "<4us",
+        "unlimited",
+    ][(n & 7) as usize]
+}
+
+fn latency_l1(n: u32) -> &'static str {
+    [
+        "<1us",
+        "<2us",
+        "<4us",
+        "<8us",
+        "<16us",
+        "<32us",
+        "<64us",
+        "unlimited",
+    ][(n & 7) as usize]
+}
+
+/// A slot power limit: value times a power-of-ten scale, with the reserved large values
+/// (0xf0..) of scale 0 meaning 250 W and up.
+pub(super) fn power_limit(value: u32, scale: u32) -> String {
+    if scale == 0 && value == 0xff {
+        return ">600W".to_string();
+    }
+    let value = if scale == 0 && (0xf0..=0xfe).contains(&value) {
+        250 + 25 * (value - 0xf0)
+    } else {
+        value
+    };
+    let scaled = f64::from(value) / [1.0, 10.0, 100.0, 1000.0][(scale & 3) as usize];
+    // `%g`: at most six significant digits, trailing zeros dropped.
+    let mut text = format!("{scaled:.3}");
+    while text.ends_with('0') {
+        text.pop();
+    }
+    if text.ends_with('.') {
+        text.pop();
+    }
+    format!("{text}W")
+}
+
+fn device(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
+    let t = cfg.u32(off + 4).unwrap_or(0);
+    let mut devcap = format!(
+        "DevCap:\tMaxPayload {} bytes, PhantFunc {}",
+        128u32 << (t & 7),
+        (1u32 << ((t >> 3) & 3)) - 1
+    );
+    if matches!(ty, ENDPOINT | LEGACY_ENDPOINT) {
+        devcap.push_str(&format!(
+            ", Latency L0s {}, L1 {}",
+            latency_l0s(t >> 6),
+            latency_l1(t >> 9)
+        ));
+    }
+    lines.push(Line::reg(devcap));
+    let mut cont = format!("ExtTag{}", flag(t, 0x20));
+    if matches!(ty, ENDPOINT | LEGACY_ENDPOINT | UPSTREAM | PCIE_TO_PCI) {
+        cont.push_str(&format!(
+            " AttnBtn{} AttnInd{} PwrInd{}",
+            flag(t, 0x1000),
+            flag(t, 0x2000),
+            flag(t, 0x4000)
+        ));
+    }
+    cont.push_str(&format!(" RBE{}", flag(t, 0x8000)));
+    if matches!(ty, ENDPOINT | LEGACY_ENDPOINT | ROOT_INT_EP) {
+        cont.push_str(&format!(" FLReset{}", flag(t, 0x1000_0000)));
+    }
+    if matches!(ty, ENDPOINT | UPSTREAM | PCIE_TO_PCI) {
+        cont.push_str(&format!(
+            " SlotPowerLimit {}",
+            power_limit((t >> 18) & 0xff, (t >> 26) & 3)
+        ));
+    }
+    lines.push(Line::cont(cont));
+
+    let w = u32::from(cfg.u16(off + 8).unwrap_or(0));
+    lines.push(Line::reg(format!(
+        "DevCtl:\tCorrErr{} NonFatalErr{} FatalErr{} UnsupReq{}",
+        flag(w, 1),
+        flag(w, 2),
+        flag(w, 4),
+        flag(w, 8)
+    )));
+    let mut cont = format!(
+        "RlxdOrd{} ExtTag{} PhantFunc{} AuxPwr{} NoSnoop{}",
+        flag(w, 0x10),
+        flag(w, 0x100),
+        flag(w, 0x200),
+        flag(w, 0x400),
+        flag(w, 0x800)
+    );
+    if ty == PCIE_TO_PCI {
+        cont.push_str(&format!(" BrConfRtry{}", flag(w, 0x8000)));
+    }
+    if matches!(ty, ENDPOINT | LEGACY_ENDPOINT | ROOT_INT_EP) && t & 0x1000_0000 != 0 {
+        cont.push_str(&format!(" FLReset{}", flag(w, 0x8000)));
+    }
+    lines.push(Line::cont(cont));
+    lines.push(Line::cont(format!(
+        "MaxPayload {} bytes, MaxReadReq {} bytes",
+        128u32 << ((w >> 5) & 7),
+        128u32 << ((w >> 12) & 7)
+    )));
+
+    let s = u32::from(cfg.u16(off + 0xa).unwrap_or(0));
+    lines.push(Line::reg(format!(
+        "DevSta:\tCorrErr{} NonFatalErr{} FatalErr{} UnsupReq{} AuxPwr{} TransPend{}",
+        flag(s, 1),
+        flag(s, 2),
+        flag(s, 4),
+        flag(s, 8),
+        flag(s, 0x10),
+        flag(s, 0x20)
+    )));
+}
+
+fn link_speed(n: u32) -> &'static str {
+    match n {
+        1 => "2.5GT/s",
+        2 => "5GT/s",
+        3 => "8GT/s",
+        4 => "16GT/s",
+        5 => "32GT/s",
+        6 => "64GT/s",
+        _ => "unknown",
+    }
+}
+
+/// lspci's annotation of a negotiated value against the capability: only a mismatch is
+/// marked, and only on upstream-facing ends (a downstream port's link may legitimately be
+/// down or narrower than its capability, e.g. an empty slot).
+fn link_compare(ty: u8, sta: u32, cap: u32) -> &'static str {
+    if matches!(ty, ROOT_PORT | DOWNSTREAM | PCI_TO_PCIE) {
+        return "";
+    }
+    match sta.cmp(&cap) {
+        std::cmp::Ordering::Less => " (downgraded)",
+        std::cmp::Ordering::Greater => " (overdriven)",
+        std::cmp::Ordering::Equal => "",
+    }
+}
+
+fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
+    let t = cfg.u32(off + 0xc).unwrap_or(0);
+    let aspm = match (t >> 10) & 3 {
+        0 => "not supported",
+        1 => "L0s",
+        2 => "L1",
+        _ => "L0s L1",
+    };
+    let mut cap = format!(
+        "LnkCap:\tPort #{}, Speed {}, Width x{}, ASPM {aspm}",
+        t >> 24,
+        link_speed(t & 0xf),
+        (t >> 4) & 0x3f
+    );
+    if t & 0xc00 != 0 {
+        cap.push_str(", Exit Latency ");
+        if t & 0x400 != 0 {
+            cap.push_str(&format!("L0s {}", latency_l0s(t >> 12)));
+        }
+        if t & 0x800 != 0 {
+            if t & 0x400 != 0 {
+                cap.push_str(", ");
+            }
+            cap.push_str(&format!("L1 {}", latency_l1(t >> 15)));
+        }
+    }
+    lines.push(Line::reg(cap));
+    lines.push(Line::cont(format!(
+        "ClockPM{} Surprise{} LLActRep{} BwNot{} ASPMOptComp{}",
+        flag(t, 0x40000),
+        flag(t, 0x80000),
+        flag(t, 0x100000),
+        flag(t, 0x200000),
+        flag(t, 0x400000)
+    )));
+
+    let w = u32::from(cfg.u16(off + 0x10).unwrap_or(0));
+    let aspm_ctl = match w & 3 {
+        0 => "Disabled",
+        1 => "L0s Enabled",
+        2 => "L1 Enabled",
+        _ => "L0s L1 Enabled",
+    };
+    let mut ctl = format!("LnkCtl:\tASPM {aspm_ctl};");
+    if matches!(ty, ROOT_PORT | ENDPOINT | LEGACY_ENDPOINT | PCIE_TO_PCI) {
+        ctl.push_str(&format!(
+            " RCB {} bytes,",
+            if w & 8 != 0 { 128 } else { 64 }
+        ));
+    }
+    ctl.push_str(&format!(
+        " Disabled{} CommClk{}",
+        flag(w, 0x10),
+        flag(w, 0x40)
+    ));
+    lines.push(Line::reg(ctl));
+    lines.push(Line::cont(format!(
+        "ExtSynch{} ClockPM{} AutWidDis{} BWInt{} AutBWInt{}",
+        flag(w, 0x80),
+        flag(w, 0x100),
+        flag(w, 0x200),
+        flag(w, 0x400),
+        flag(w, 0x800)
+    )));
+
+    let s = u32::from(cfg.u16(off + 0x12).unwrap_or(0));
+    lines.push(Line::reg(format!(
+        "LnkSta:\tSpeed {}{}, Width x{}{}",
+        link_speed(s & 0xf),
+        link_compare(ty, s & 0xf, t & 0xf),
+        (s >> 4) & 0x3f,
+        link_compare(ty, (s >> 4) & 0x3f, (t >> 4) & 0x3f)
+    )));
+    lines.push(Line::cont(format!(
+        "TrErr{} Train{} SlotClk{} DLActive{} BWMgmt{} ABWMgmt{}",
+        flag(s, 0x400),
+        flag(s, 0x800),
+        flag(s, 0x1000),
+        flag(s, 0x2000),
+        flag(s, 0x4000),
+        flag(s, 0x8000)
+    )));
+}
+
+fn indicator(n: u32) -> &'static str {
+    ["Unknown", "On", "Blink", "Off"][(n & 3) as usize]
+}
+
+fn slot_regs(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
+    let t = cfg.u32(off + 0x14).unwrap_or(0);
+    lines.push(Line::reg(format!(
+        "SltCap:\tAttnBtn{} PwrCtrl{} MRL{} AttnInd{} PwrInd{} HotPlug{} Surprise{}",
+        flag(t, 1),
+        flag(t, 2),
+        flag(t, 4),
+        flag(t, 8),
+        flag(t, 0x10),
+        flag(t, 0x40),
+        flag(t, 0x20)
+    )));
+    lines.push(Line::cont(format!(
+        "Slot #{}, PowerLimit {}; Interlock{} NoCompl{}",
+        t >> 19,
+        power_limit((t >> 7) & 0xff, (t >> 15) & 3),
+        flag(t, 0x20000),
+        flag(t, 0x40000)
+    )));
+    let w = u32::from(cfg.u16(off + 0x18).unwrap_or(0));
+    lines.push(Line::reg(format!(
+        "SltCtl:\tEnable: AttnBtn{} PwrFlt{} MRL{} PresDet{} CmdCplt{} HPIrq{} LinkChg{}",
+        flag(w, 1),
+        flag(w, 2),
+        flag(w, 4),
+        flag(w, 8),
+        flag(w, 0x10),
+        flag(w, 0x20),
+        flag(w, 0x1000)
+    )));
+    lines.push(Line::cont(format!(
+        "Control: AttnInd {}, PwrInd {}, Power{} Interlock{}",
+        indicator(w >> 6),
+        indicator(w >> 8),
+        flag(w, 0x400),
+        flag(w, 0x800)
+    )));
+    let s = u32::from(cfg.u16(off + 0x1a).unwrap_or(0));
+    lines.push(Line::reg(format!(
+        "SltSta:\tStatus: AttnBtn{} PowerFlt{} MRL{} CmdCplt{} PresDet{} Interlock{}",
+        flag(s, 1),
+        flag(s, 2),
+        flag(s, 0x20),
+        flag(s, 0x10),
+        flag(s, 0x40),
+        flag(s, 0x80)
+    )));
+    lines.push(Line::cont(format!(
+        "Changed: MRL{} PresDet{} LinkState{}",
+        flag(s, 4),
+        flag(s, 8),
+        flag(s, 0x100)
+    )));
+}
+
+fn root(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
+    let cap = u32::from(cfg.u16(off + 0x1e).unwrap_or(0));
+    lines.push(Line::reg(format!("RootCap: CRSVisible{}", flag(cap, 1))));
+    let ctl = u32::from(cfg.u16(off + 0x1c).unwrap_or(0));
+    lines.push(Line::reg(format!(
+        "RootCtl: ErrCorrectable{} ErrNon-Fatal{} ErrFatal{} PMEIntEna{} CRSVisible{}",
+        flag(ctl, 1),
+        flag(ctl, 2),
+        flag(ctl, 4),
+        flag(ctl, 8),
+        flag(ctl, 0x10)
+    )));
+    let sta = cfg.u32(off + 0x20).unwrap_or(0);
+    lines.push(Line::reg(format!(
+        "RootSta: PME ReqID {:04x}, PMEStatus{} PMEPending{}",
+        sta & 0xffff,
+        flag(sta, 0x10000),
+        flag(sta, 0x20000)
+    )));
+}
+
+fn timeout_range(n: u32) -> &'static str {
+    match n {
+        0 => "Not Supported",
+        1 => "Range A",
+        2 => "Range B",
+        3 => "Range AB",
+        6 => "Range BC",
+        7 => "Range ABC",
+        0xe => "Range BCD",
+        0xf => "Range ABCD",
+        _ => "Unknown",
+    }
+}
+
+fn timeout_value(n: u32) -> &'static str {
+    match n {
+        0 => "50us to 50ms",
+        1 => "50us to 100us",
+        2 => "1ms to 10ms",
+        5 => "16ms to 55ms",
+        6 => "65ms to 210ms",
+        9 => "260ms to 900ms",
+        0xa => "1s to 3.5s",
+        0xd => "4s to 13s",
+        0xe => "17s to 64s",
+        _ => "Unknown",
+    }
+}
+
+fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<Line>) {
+    let l = cfg.u32(off + 0x24).unwrap_or(0);
+    lines.push(Line::reg(format!(
+        "DevCap2: Completion Timeout: {}, TimeoutDis{} NROPrPrP{} LTR{}",
+        timeout_range(l & 0xf),
+        flag(l, 0x10),
+        flag(l, 0x400),
+        flag(l, 0x800)
+    )));
+    let obff = [
+        "Not Supported",
+        "Via message",
+        "Via WAKE#",
+        "Via message/WAKE#",
+    ][((l >> 18) & 3) as usize];
+    let mut c = format!(
+        "10BitTagComp{} 10BitTagReq{} OBFF {obff}, ExtFmt{} EETLPPrefix{}",
+        flag(l, 0x10000),
+        flag(l, 0x20000),
+        flag(l, 0x100000),
+        flag(l, 0x200000)
+    );
+    if l & 0x200000 != 0 {
+        let n = (l >> 22) & 3;
+        c.push_str(&format!(
+            ", MaxEETLPPrefixes {}",
+            if n == 0 { 4 } else { n }
+        ));
+    }
+    lines.push(Line::cont(c));
+    let epr = [
+        "Not Supported",
+        "Dev Specific",
+        "Form Factor Dev Specific",
+        "Reserved",
+    ][((l >> 24) & 3) as usize];
+    lines.push(Line::cont(format!(
+        "EmergencyPowerReduction {epr}, EmergencyPowerReductionInit{}",
+        flag(l, 0x4000000)
+    )));
+    let mut c = format!("FRS{}", flag(l, 0x8000_0000));
+    if ty == ROOT_PORT {
+        let cls = [
+            "Not Supported",
+            "64byte cachelines",
+            "128byte cachelines",
+            "Reserved",
+        ][((l >> 14) & 3) as usize];
+        c.push_str(&format!(" LN System CLS {cls},"));
+    }
+    if matches!(ty, ROOT_PORT | ENDPOINT) {
+        c.push_str(&format!(
+            " TPHComp{} ExtTPHComp{}",
+            flag(l, 0x1000),
+            flag(l, 0x2000)
+        ));
+    }
+    if matches!(ty, ROOT_PORT | DOWNSTREAM) {
+        c.push_str(&format!(" ARIFwd{}", flag(l, 0x20)));
+    }
+    lines.push(Line::cont(c));
+    let routing = matches!(ty, ROOT_PORT | UPSTREAM | DOWNSTREAM);
+    let completer = ty == ROOT_PORT || has_mem_bar;
+    if routing || completer {
+        let mut c = String::from("AtomicOpsCap:");
+        if routing {
+            c.push_str(&format!(" Routing{}", flag(l, 0x40)));
+        }
+        if completer {
+            c.push_str(&format!(
+                " 32bit{} 64bit{} 128bitCAS{}",
+                flag(l, 0x80),
+                flag(l, 0x100),
+                flag(l, 0x200)
+            ));
+        }
+        lines.push(Line::cont(c));
+    }
+
+    let w = u32::from(cfg.u16(off + 0x28).unwrap_or(0));
+    let obff_en =
+        ["Disabled", "Via message A", "Via message B", "Via WAKE#"][((w >> 13) & 3) as usize];
+    let mut c = format!(
+        "DevCtl2: Completion Timeout: {}, TimeoutDis{}",
+        timeout_value(w & 0xf),
+        flag(w, 0x10)
+    );
+    if w & 0x100 != 0 {
+        c.push_str(" IDOReq+");
+    }
+    if w & 0x200 != 0 {
+        c.push_str(" IDOCompl+");
+    }
+    c.push_str(&format!(
+        " LTR{} 10BitTagReq{} OBFF {obff_en},",
+        flag(w, 0x400),
+        flag(w, 0x1000)
+    ));
+    if matches!(ty, ROOT_PORT | DOWNSTREAM) {
+        c.push_str(&format!(" ARIFwd{}", flag(w, 0x20)));
+    }
+    lines.push(Line::reg(c));
+    let mut c = String::from("AtomicOpsCtl:");
+    if matches!(ty, ROOT_PORT | ENDPOINT | ROOT_INT_EP | LEGACY_ENDPOINT) {
+        c.push_str(&format!(" ReqEn{}", flag(w, 0x40)));
+    }
+    if matches!(ty, ROOT_PORT | UPSTREAM | DOWNSTREAM) {
+        c.push_str(&format!(" EgressBlck{}", flag(w, 0x80)));
+    }
+    // Types with neither control (bridges, event collectors) get no line at all.
+    if c.len() > "AtomicOpsCtl:".len() {
+        lines.push(Line::cont(c));
+    }
+}
+
+fn link2_speed_cap(vector: u32) -> &'static str {
+    // The highest supported speed names the range; lspci assumes the lower ones.
+    match vector & 0x7f {
+        v if v & 0x20 != 0 => "2.5-64GT/s",
+        v if v & 0x10 != 0 => "2.5-32GT/s",
+        v if v & 0x08 != 0 => "2.5-16GT/s",
+        v if v & 0x04 != 0 => "2.5-8GT/s",
+        v if v & 0x02 != 0 => "2.5-5GT/s",
+        v if v & 0x01 != 0 => "2.5GT/s",
+        _ => "Unknown",
+    }
+}
+
+fn link2_target(n: u32) -> &'static str {
+    match n {
+        // 0 is not a defined encoding, but lspci reads it as the base rate.
+        0 | 1 => "2.5GT/s",
+        2 => "5GT/s",
+        3 => "8GT/s",
+        4 => "16GT/s",
+        5 => "32GT/s",
+        6 => "64GT/s",
+        _ => "Unknown",
+    }
+}
+
+fn deemphasis(n: u32) -> &'static str {
+    match n {
+        0 => "-6dB de-emphasis, 0dB preshoot",
+        1 => "-3.5dB de-emphasis, 0dB preshoot",
+        2 => "-4.4dB de-emphasis, 0dB preshoot",
+        3 => "-2.5dB de-emphasis, 0dB preshoot",
+        4 => "0dB de-emphasis, 0dB preshoot",
+        5 => "0dB de-emphasis, 1.9dB preshoot",
+        6 => "0dB de-emphasis, 2.5dB preshoot",
+        7 => "-6.0dB de-emphasis, 3.5dB preshoot",
+        8 => "-3.5dB de-emphasis, 3.5dB preshoot",
+        9 => "0dB de-emphasis, 3.5dB preshoot",
+        _ => "Unknown",
+    }
+}
+
+fn link2(cfg: &Cfg<'_>, off: u16, ty: u8, function: u8, lines: &mut Vec<Line>) {
+    let l = cfg.u32(off + 0x2c).unwrap_or(0);
+    if l != 0 {
+        lines.push(Line::reg(format!(
+            "LnkCap2: Supported Link Speeds: {}, Crosslink{} Retimer{} 2Retimers{} DRS{}",
+            link2_speed_cap(l >> 1),
+            flag(l, 0x100),
+            flag(l, 0x80_0000),
+            flag(l, 0x100_0000),
+            flag(l, 0x8000_0000)
+        )));
+    }
+    // An endpoint's link control 2 is reserved except in function 0, and lspci skips it.
+    if !(matches!(ty, ENDPOINT | LEGACY_ENDPOINT) && function != 0) {
+        link_control2(cfg, off, ty, lines);
+    }
+    link_status2(cfg, off, lines);
+}
+
+fn link_control2(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
+    let w = u32::from(cfg.u16(off + 0x30).unwrap_or(0));
+    let mut c = format!(
+        "LnkCtl2: Target Link Speed: {}, EnterCompliance{} SpeedDis{}",
+        link2_target(w & 0xf),
+        flag(w, 0x10),
+        flag(w, 0x20)
+    );
+    if matches!(ty, DOWNSTREAM) {
+        c.push_str(&format!(
+            ", Selectable De-emphasis: {}",
+            if w & 0x40 != 0 { "-3.5dB" } else { "-6dB" }
+        ));
+    }
+    lines.push(Line::reg(c));
+    let margin = if (w >> 7) & 7 == 0 {
+        "Normal Operating Range"
+    } else {
+        "Unknown"
+    };
+    lines.push(Line::cont(format!(
+        "Transmit Margin: {margin}, EnterModifiedCompliance{} ComplianceSOS{}",
+        flag(w, 0x400),
+        flag(w, 0x800)
+    )));
+    lines.push(Line::cont(format!(
+        "Compliance Preset/De-emphasis: {}",
+        deemphasis((w >> 12) & 0xf)
+    )));
+}
+
+fn link_status2(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
+    let s = u32::from(cfg.u16(off + 0x32).unwrap_or(0));
+    lines.push(Line::reg(format!(
+        "LnkSta2: Current De-emphasis Level: {}, EqualizationComplete{} EqualizationPhase1{}",
+        if s & 1 != 0 { "-3.5dB" } else { "-6dB" },
+        flag(s, 2),
+        flag(s, 4)
+    )));
+    lines.push(Line::cont(format!(
+        "EqualizationPhase2{} EqualizationPhase3{} LinkEqualizationRequest{}",
+        flag(s, 8),
+        flag(s, 0x10),
+        flag(s, 0x20)
+    )));
+    let crosslink = [
+        "unsupported",
+        "Upstream Port",
+        "Downstream Port",
+        "Reserved",
+    ][((s >> 8) & 3) as usize];
+    lines.push(Line::cont(format!(
+        "Retimer{} 2Retimers{} CrosslinkRes: {crosslink}",
+        flag(s, 0x40),
+        flag(s, 0x80)
+    )));
+}
