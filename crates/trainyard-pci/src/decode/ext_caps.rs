@@ -93,3 +93,34 @@ fn title_and_lines(
         _ => (ext::undecoded_title(id), Vec::new()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use crate::decode::cfg::Cfg;
+    use crate::decode::DeviceContext;
+
+    /// Every id, at offsets where its registers run past the end of the buffer, on buffers
+    /// full of ones (maximal counts and lengths) and of zeros, for every port type: no panic.
+    #[test]
+    fn never_panics_near_the_end() {
+        for fill in [0x00u8, 0xff, 0x5a] {
+            for len in [0x104usize, 0x180, 4096] {
+                let bytes = vec![fill; len];
+                let cfg = Cfg::new(&bytes);
+                for pcie_type in [None, Some(0), Some(4), Some(6), Some(10)] {
+                    let ctx = DeviceContext {
+                        pcie_type,
+                        ..DeviceContext::default()
+                    };
+                    for id in 0..0x40u16 {
+                        for off in [0x100u16, len as u16 - 4, len as u16 - 0x10, 0xffc] {
+                            let cap = render(&cfg, &ctx, off, id, 2);
+                            assert_eq!(cap.offset, off);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
