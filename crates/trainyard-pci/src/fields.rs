@@ -173,6 +173,9 @@ fn tokenize_block(
         }
         if line.depth == 0 {
             match split_register(text) {
+                // A name, not a setting: the numeric ids live in `Device::ids`, and names
+                // differ between pci.ids versions, so parse and decode would disagree.
+                Some(("Subsystem", _)) if is_header => current = None,
                 Some((reg, content)) => {
                     let key = key_of(reg);
                     if is_opaque(reg, is_header) {
@@ -346,7 +349,6 @@ fn tokenize_content(reg: &str, content: &str, sink: &mut Sink) {
     for (chunk_index, chunk) in split_chunks(content).into_iter().enumerate() {
         let mut phrase: Vec<&str> = Vec::new();
         let mut sub: Option<String> = None;
-        let mut chunk_has_value = false;
         let tokens = split_tokens(chunk);
         let first_chunk_token = tokens.first().copied();
         for tok in tokens {
@@ -394,7 +396,7 @@ fn tokenize_content(reg: &str, content: &str, sink: &mut Sink) {
                 continue;
             }
             if let Some((name, sign)) = as_flag(tok) {
-                chunk_has_value |= flush(
+                flush(
                     &reg_owned,
                     &mut phrase,
                     &mut sub,
@@ -403,12 +405,11 @@ fn tokenize_content(reg: &str, content: &str, sink: &mut Sink) {
                     false,
                 );
                 sink.push(format!("{reg_owned}.{name}"), sign.to_string());
-                chunk_has_value = true;
                 any_in_line = true;
                 continue;
             }
             if let Some((k, v)) = as_setting(tok).or_else(|| as_call(tok)) {
-                chunk_has_value |= flush(
+                flush(
                     &reg_owned,
                     &mut phrase,
                     &mut sub,
@@ -417,7 +418,6 @@ fn tokenize_content(reg: &str, content: &str, sink: &mut Sink) {
                     false,
                 );
                 sink.push(format!("{reg_owned}.{k}"), v.to_string());
-                chunk_has_value = true;
                 any_in_line = true;
                 continue;
             }
@@ -425,7 +425,7 @@ fn tokenize_content(reg: &str, content: &str, sink: &mut Sink) {
         }
         let continues =
             chunk_index > 0 && first_chunk_token.is_some_and(|t| !starts_phrase_name(t));
-        chunk_has_value |= flush(
+        flush(
             &reg_owned,
             &mut phrase,
             &mut sub,
@@ -433,7 +433,6 @@ fn tokenize_content(reg: &str, content: &str, sink: &mut Sink) {
             &mut any_in_line,
             continues,
         );
-        let _ = chunk_has_value;
     }
 }
 

@@ -16,5 +16,6 @@ mod reader;
 
 pub use parser::{Diagnostic, DiagnosticKind, TextParser};
 pub use reader::{
-    parse_reader, parse_str, LspciReader, ParseError, ParseErrorKind, ParseOutput, MAX_LINE_LEN,
+    parse_reader, parse_str, read_limited_line, LspciReader, ParseError, ParseErrorKind,
+    ParseOutput, MAX_LINE_LEN,
 };

@@ -69,35 +69,6 @@ impl<R: BufRead> LspciReader<R> {
         self.parser.take_diagnostics()
     }
 
-    /// Reads one line into `self.buf`, keeping at most [`MAX_LINE_LEN`] bytes. Returns the
-    /// full length and whether it ended with a newline, or `None` at end of input.
-    fn read_line(&mut self) -> std::io::Result<Option<(usize, bool)>> {
-        self.buf.clear();
-        let mut total = 0usize;
-        loop {
-            let available = match self.input.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if available.is_empty() {
-                return Ok((total > 0).then_some((total, false)));
-            }
-            let (chunk, found) = match memchr_newline(available) {
-                Some(i) => (&available[..i], true),
-                None => (available, false),
-            };
-            let room = MAX_LINE_LEN.saturating_sub(self.buf.len());
-            self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            total += chunk.len();
-            let consumed = chunk.len() + usize::from(found);
-            self.input.consume(consumed);
-            if found {
-                return Ok(Some((total, true)));
-            }
-        }
-    }
-
     fn step(&mut self) -> Option<Result<Device, ParseError>> {
         loop {
             if let Some(d) = self.parser.next_device() {
@@ -109,7 +80,7 @@ impl<R: BufRead> LspciReader<R> {
             if self.done {
                 return None;
             }
-            match self.read_line() {
+            match read_limited_line(&mut self.input, &mut self.buf, MAX_LINE_LEN) {
                 Err(e) => {
                     self.parser.skip_line();
                     self.done = true;
@@ -172,8 +143,38 @@ impl<R: BufRead> Iterator for LspciReader<R> {
     }
 }
 
-fn memchr_newline(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+/// Reads one line from `input` into `buf` (newline excluded), keeping at most `max` bytes
+/// so that a huge line cannot exhaust memory. Returns the line's full length and whether it
+/// ended with a newline, or `None` at end of input.
+pub fn read_limited_line<R: BufRead>(
+    input: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<(usize, bool)>> {
+    buf.clear();
+    let mut total = 0usize;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok((total > 0).then_some((total, false)));
+        }
+        let (chunk, found) = match available.iter().position(|&c| c == b'\n') {
+            Some(i) => (&available[..i], true),
+            None => (available, false),
+        };
+        let room = max.saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        total += chunk.len();
+        let consumed = chunk.len() + usize::from(found);
+        input.consume(consumed);
+        if found {
+            return Ok(Some((total, true)));
+        }
+    }
 }
 
 /// Everything read from one input.

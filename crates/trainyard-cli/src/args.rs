@@ -1,0 +1,111 @@
+//! Command-line interface (clap derive types only).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// trainyard: bring up a GPU supercluster and keep large training jobs running on it.
+///
+/// The fleet doctor reads what engineers already collect (lspci text, config-space hex
+/// dumps) and turns it into settings that can be compared, linted and diffed across nodes.
+#[derive(Debug, Parser)]
+#[command(
+    name = "trainyard",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug); TRAINYARD_LOG=<filter> overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read PCI configuration: lspci text and raw config space, as one device model.
+    #[command(subcommand)]
+    Pci(PciCommand),
+}
+
+/// `trainyard pci ...`
+#[derive(Debug, Subcommand)]
+pub enum PciCommand {
+    /// Parse `lspci -vvv` text (any of -v/-vv/-vvv, -nn, -D, -k, -PP; pdsh `host: ` prefixes).
+    ///
+    /// Examples:
+    ///   lspci -vvv | trainyard pci parse
+    ///   pdsh -w 'node[001-512]' 'lspci -vvv' | trainyard pci parse --format fields > fleet.tsv
+    ///   trainyard pci parse node17.txt --format fields | grep -E 'ACSCtl|LnkSta'
+    #[command(verbatim_doc_comment)]
+    Parse(PciArgs),
+
+    /// Decode raw config space: `lspci -x`/`-xxx`/`-xxxx` hex dumps or sysfs `config` files.
+    ///
+    /// Examples:
+    ///   sudo lspci -xxxx > dump.txt && trainyard pci decode dump.txt
+    ///   sudo trainyard pci decode /sys/bus/pci/devices/0000:17:00.0/config
+    ///   trainyard pci decode dump.txt --format fields | diff - <(trainyard pci parse vvv.txt --format fields)
+    #[command(verbatim_doc_comment)]
+    Decode(DecodeArgs),
+}
+
+/// Input and output options shared by `parse` and `decode`.
+#[derive(Debug, Args)]
+pub struct PciArgs {
+    /// Input file; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Output format.
+    ///
+    /// human: one lspci-style block per device. fields: one line per setting,
+    /// `ADDRESS<TAB>KEY<TAB>VALUE` (with a leading HOST column when the input had host
+    /// prefixes), stable and diffable. json: the full model (see docs/json.md).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// Same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+/// `decode` takes the shared options plus an address for raw binary input.
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// Shared input/output options.
+    #[command(flatten)]
+    pub common: PciArgs,
+
+    /// Address to report for a raw binary config file, when the path does not contain one
+    /// (sysfs paths such as /sys/bus/pci/devices/0000:17:00.0/config do).
+    #[arg(long, value_name = "DOMAIN:BUS:DEV.FN")]
+    pub address: Option<String>,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// lspci-style text.
+    Human,
+    /// `ADDRESS<TAB>KEY<TAB>VALUE` lines.
+    Fields,
+    /// The full device model as JSON.
+    Json,
+}
+
+impl PciArgs {
+    /// The effective format (`--json` wins).
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            self.format
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! One module per command group.
+
+mod pci;
+
+use crate::args::{Cli, Command};
+use crate::exit::Exit;
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Pci(cmd) => pci::run(cmd),
+    }
+}

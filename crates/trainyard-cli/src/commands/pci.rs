@@ -1,0 +1,342 @@
+//! `trainyard pci parse` and `trainyard pci decode`.
+
+use std::io::{BufRead, Read, Write};
+
+use anyhow::Context;
+use owo_colors::OwoColorize;
+use serde::Serialize;
+use trainyard_pci::text::{read_limited_line, Diagnostic, DiagnosticKind, LspciReader};
+use trainyard_pci::{decode_config, Device, HexDumpReader, PciAddress};
+
+use crate::args::{DecodeArgs, Format, PciArgs, PciCommand};
+use crate::exit::Exit;
+use crate::input::{self, Input};
+
+/// Longest hex dump line accepted (a row is 53 bytes; lspci's text lines stay under 1 KiB).
+const MAX_HEX_LINE: usize = 4096;
+
+/// Runs a `pci` subcommand.
+pub fn run(cmd: PciCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        PciCommand::Parse(args) => parse(&args),
+        PciCommand::Decode(args) => decode(&args),
+    }
+}
+
+/// A problem with one part of the input, reported without stopping the rest.
+#[derive(Debug, Serialize)]
+struct InputError {
+    /// 1-based line, when the problem has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    /// What is wrong.
+    message: String,
+}
+
+/// A line that belongs to no device.
+#[derive(Debug, Serialize)]
+struct SkippedLine {
+    line: usize,
+    kind: &'static str,
+    text: String,
+}
+
+/// Writes devices in the chosen format as they arrive.
+struct Printer<W: Write> {
+    out: W,
+    format: Format,
+    count: usize,
+    color: bool,
+}
+
+impl<W: Write> Printer<W> {
+    fn begin(out: W, format: Format, input_name: &str, color: bool) -> anyhow::Result<Self> {
+        let mut p = Self {
+            out,
+            format,
+            count: 0,
+            color,
+        };
+        if format == Format::Json {
+            write!(
+                p.out,
+                "{{\"input\":{},\"devices\":[",
+                serde_json::to_string(input_name)?
+            )?;
+        }
+        Ok(p)
+    }
+
+    fn device(&mut self, dev: &Device) -> anyhow::Result<()> {
+        match self.format {
+            Format::Human => {
+                let mut text = String::with_capacity(2048);
+                trainyard_pci::render::render_device(dev, &mut text);
+                let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+                if self.color {
+                    writeln!(self.out, "{}", first.bold())?;
+                } else {
+                    writeln!(self.out, "{first}")?;
+                }
+                writeln!(self.out, "{rest}")?;
+            }
+            Format::Fields => {
+                for f in &dev.fields {
+                    if let Some(h) = &dev.host {
+                        write!(self.out, "{h}\t")?;
+                    }
+                    writeln!(self.out, "{}\t{}\t{}", dev.address, f.key, f.value)?;
+                }
+            }
+            Format::Json => {
+                if self.count > 0 {
+                    self.out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut self.out, dev)?;
+            }
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    fn end(mut self, errors: &[InputError], skipped: &[SkippedLine]) -> anyhow::Result<()> {
+        if self.format == Format::Json {
+            write!(
+                self.out,
+                "],\"errors\":{},\"skipped_lines\":{}}}",
+                serde_json::to_string(errors)?,
+                serde_json::to_string(skipped)?
+            )?;
+            self.out.write_all(b"\n")?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+fn stdout_printer(format: Format, name: &str) -> anyhow::Result<Printer<impl Write>> {
+    let stream = anstream::AutoStream::auto(std::io::stdout().lock());
+    let color = !matches!(stream.current_choice(), anstream::ColorChoice::Never);
+    Printer::begin(
+        std::io::BufWriter::with_capacity(1 << 16, stream),
+        format,
+        name,
+        color,
+    )
+}
+
+/// Prints problems to stderr as `FILE:LINE: message` and returns whether any is an error.
+fn report(name: &str, errors: &[InputError], skipped: &[SkippedLine]) {
+    let mut err = anstream::stderr();
+    for e in errors {
+        let _ = match e.line {
+            Some(l) => writeln!(err, "{}: {name}:{l}: {}", "error".red().bold(), e.message),
+            None => writeln!(err, "{}: {name}: {}", "error".red().bold(), e.message),
+        };
+    }
+    for s in skipped {
+        let _ = writeln!(
+            err,
+            "{}: {name}:{}: {} line skipped: {}",
+            "warning".yellow().bold(),
+            s.line,
+            s.kind,
+            s.text
+        );
+    }
+}
+
+fn skipped_line(d: Diagnostic) -> SkippedLine {
+    let kind = match d.kind {
+        DiagnosticKind::LspciMessage => "lspci message",
+        DiagnosticKind::TerminalNoise => "terminal noise",
+        DiagnosticKind::BadHexRow(_) => "bad hex row",
+        _ => "unexplained",
+    };
+    let text = match d.kind {
+        DiagnosticKind::BadHexRow(reason) => format!("{reason}: {}", d.text),
+        _ => d.text,
+    };
+    SkippedLine {
+        line: d.line,
+        kind,
+        text,
+    }
+}
+
+fn parse(args: &PciArgs) -> anyhow::Result<Exit> {
+    let Input { name, reader, .. } = input::open(args.input.as_deref())?;
+    let mut printer = stdout_printer(args.format(), &name)?;
+    let mut errors = Vec::new();
+    let mut lspci = LspciReader::new(reader);
+    for item in lspci.by_ref() {
+        match item {
+            Ok(dev) => printer.device(&dev)?,
+            Err(e) => errors.push(InputError {
+                line: Some(e.line),
+                message: e.kind.to_string(),
+            }),
+        }
+    }
+    let diagnostics = lspci.take_diagnostics();
+    let bad_hex = diagnostics
+        .iter()
+        .any(|d| matches!(d.kind, DiagnosticKind::BadHexRow(_)));
+    let skipped: Vec<SkippedLine> = diagnostics.into_iter().map(skipped_line).collect();
+    printer.end(&errors, &skipped)?;
+    report(&name, &errors, &skipped);
+    Ok(if errors.is_empty() && !bad_hex {
+        Exit::Clean
+    } else {
+        Exit::BadInput
+    })
+}
+
+fn decode(args: &DecodeArgs) -> anyhow::Result<Exit> {
+    let Input {
+        name,
+        path,
+        mut reader,
+    } = input::open(args.common.input.as_deref())?;
+    let mut printer = stdout_printer(args.common.format(), &name)?;
+    let mut errors = Vec::new();
+
+    let head = reader
+        .fill_buf()
+        .with_context(|| format!("cannot read {name}"))?;
+    // Text dumps are ASCII; a raw config file starts with a vendor id and holds NULs or
+    // bytes that are not UTF-8 (a cut multi-byte character at the end of the peek is fine).
+    let peek = &head[..head.len().min(512)];
+    let binary =
+        peek.contains(&0) || std::str::from_utf8(peek).is_err_and(|e| e.error_len().is_some());
+    if binary {
+        let address = binary_address(args.address.as_deref(), path.as_deref())?;
+        let mut bytes = Vec::with_capacity(4096);
+        std::io::Read::take(&mut reader, 4097)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {name}"))?;
+        if !matches!(bytes.len(), 64 | 256 | 4096) {
+            errors.push(InputError {
+                line: None,
+                message: format!(
+                    "binary input of {}{} bytes is not config space (sysfs `config` files are 64, 256 or 4096 bytes)",
+                    if bytes.len() > 4096 { "more than " } else { "" },
+                    bytes.len().min(4096)
+                ),
+            });
+        } else {
+            match decode_config(address, &bytes) {
+                Ok(dev) => printer.device(&dev)?,
+                Err(e) => errors.push(InputError {
+                    line: None,
+                    message: e.to_string(),
+                }),
+            }
+        }
+    } else {
+        let mut hex = HexDumpReader::new();
+        let mut buf = Vec::new();
+        let mut line_no = 0usize;
+        let on_dump = |r: Result<trainyard_pci::HexDump, trainyard_pci::HexDumpError>,
+                       printer: &mut Printer<_>,
+                       errors: &mut Vec<InputError>|
+         -> anyhow::Result<()> {
+            match r {
+                Ok(dump) => match decode_config(dump.address, &dump.bytes) {
+                    Ok(mut dev) => {
+                        dev.host = dump.host;
+                        dev.line = Some(dump.line);
+                        printer.device(&dev)?;
+                    }
+                    Err(e) => errors.push(InputError {
+                        line: Some(dump.line),
+                        message: format!("{}: {e}", dump.address),
+                    }),
+                },
+                Err(e) => errors.push(InputError {
+                    line: e.line(),
+                    message: e
+                        .to_string()
+                        .split_once(": ")
+                        .filter(|_| e.line().is_some())
+                        .map_or_else(|| e.to_string(), |(_, m)| m.to_string()),
+                }),
+            }
+            Ok(())
+        };
+        loop {
+            let Some((len, newline)) = read_limited_line(&mut reader, &mut buf, MAX_HEX_LINE)
+                .with_context(|| format!("cannot read {name}"))?
+            else {
+                break;
+            };
+            line_no += 1;
+            if len > MAX_HEX_LINE {
+                errors.push(InputError {
+                    line: Some(line_no),
+                    message: format!("line is {len} bytes long; not an lspci hex dump"),
+                });
+                hex.push_line("");
+                continue;
+            }
+            let Ok(text) = std::str::from_utf8(&buf) else {
+                errors.push(InputError {
+                    line: Some(line_no),
+                    message: "binary data in a text hex dump".into(),
+                });
+                hex.push_line("");
+                continue;
+            };
+            if !newline && !text.trim().is_empty() {
+                errors.push(InputError {
+                    line: Some(line_no),
+                    message: "input ends in the middle of a line: the dump looks truncated".into(),
+                });
+            }
+            if let Some(r) = hex.push_line(text) {
+                on_dump(r, &mut printer, &mut errors)?;
+            }
+        }
+        if let Some(r) = hex.finish() {
+            on_dump(r, &mut printer, &mut errors)?;
+        }
+        if !hex.saw_rows() {
+            errors.push(InputError {
+                line: None,
+                message: trainyard_pci::HexDumpError::Empty.to_string(),
+            });
+        }
+    }
+    printer.end(&errors, &[])?;
+    report(&name, &errors, &[]);
+    Ok(if errors.is_empty() {
+        Exit::Clean
+    } else {
+        Exit::BadInput
+    })
+}
+
+/// The address of a raw config file: `--address`, else a path component that is one
+/// (`/sys/bus/pci/devices/0000:17:00.0/config`), else `0000:00:00.0` with a warning.
+fn binary_address(
+    flag: Option<&str>,
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<PciAddress> {
+    if let Some(a) = flag {
+        return a.parse().with_context(|| format!("--address {a}"));
+    }
+    if let Some(p) = path {
+        let canonical = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        for c in canonical.components().rev() {
+            if let Some(a) = c
+                .as_os_str()
+                .to_str()
+                .and_then(|s| s.parse::<PciAddress>().ok())
+            {
+                return Ok(a);
+            }
+        }
+    }
+    tracing::warn!("no device address in the path and no --address: reporting 0000:00:00.0");
+    Ok(PciAddress::default())
+}
