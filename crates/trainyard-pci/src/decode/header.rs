@@ -52,6 +52,20 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
         }
     }
 
+    // lspci flags a bridge header on a non-bridge class (and the reverse) before anything else.
+    let class = dev.ids.class.unwrap_or(0);
+    let class_ok = match htype {
+        0 => class != 0x0604 && class != 0x0607,
+        1 => class == 0x0604 || class == 0x0609,
+        2 => class == 0x0607,
+        _ => true,
+    };
+    if !class_ok {
+        lines.push(Line::reg(format!(
+            "!!! Invalid class {class:04x} for header type {htype:02x}"
+        )));
+    }
+
     let cmd = u32::from(cfg.u16(0x04).unwrap_or(0));
     let status = u32::from(cfg.u16(0x06).unwrap_or(0));
     let mut control = String::from("Control:");
@@ -132,13 +146,16 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
     match htype {
         0 => {
             bars(cfg, cmd, 6, &mut lines);
-            rom(cfg, 0x30, &mut lines);
+            rom(cfg, cmd, 0x30, &mut lines);
         }
         1 => {
             bars(cfg, cmd, 2, &mut lines);
-            bridge(cfg, dev, &mut lines);
+            bridge(cfg, cmd, dev, &mut lines);
         }
-        2 => cardbus(cfg, dev, &mut lines),
+        2 => {
+            bars(cfg, cmd, 1, &mut lines);
+            cardbus(cfg, cmd, dev, &mut lines);
+        }
         _ => {}
     }
     dev.header = lines;
@@ -211,8 +228,11 @@ fn bars(cfg: &Cfg<'_>, cmd: u32, count: u16, lines: &mut Vec<Line>) {
         if x != 0 && x != 0xffff_ffff {
             if x & 1 != 0 {
                 pos[i] = u64::from(x);
-            } else if (x >> 1) & 3 == 2 && i + 1 < regs.len() {
-                pos[i] = u64::from(x) | (u64::from(regs[i + 1]) << 32);
+            } else if (x >> 1) & 3 == 2 {
+                // A 64-bit BAR in the last slot has no upper half: no address is known.
+                if i + 1 < regs.len() {
+                    pos[i] = u64::from(x) | (u64::from(regs[i + 1]) << 32);
+                }
                 i += 1;
             } else {
                 pos[i] = u64::from(x);
@@ -241,9 +261,7 @@ fn bars(cfg: &Cfg<'_>, cmd: u32, count: u16, lines: &mut Vec<Line>) {
             let kind = (flg >> 1) & 3;
             let addr = pos & !0xf;
             text.push_str("Memory at ");
-            if kind == 2 && index + 1 == regs.len() {
-                text.push_str("<invalid-64bit-slot>");
-            } else if addr != 0 {
+            if addr != 0 {
                 let _ = write!(text, "{addr:08x}");
             } else {
                 // Also the upper half of a 64-bit BAR: lspci, knowing no address for that
@@ -267,7 +285,7 @@ fn bars(cfg: &Cfg<'_>, cmd: u32, count: u16, lines: &mut Vec<Line>) {
 }
 
 /// The expansion ROM base register at `reg`.
-fn rom(cfg: &Cfg<'_>, reg: u16, lines: &mut Vec<Line>) {
+fn rom(cfg: &Cfg<'_>, cmd: u32, reg: u16, lines: &mut Vec<Line>) {
     let mut flg = cfg.u32(reg).unwrap_or(0);
     if flg == 0xffff_ffff {
         flg = 0;
@@ -284,6 +302,8 @@ fn rom(cfg: &Cfg<'_>, reg: u16, lines: &mut Vec<Line>) {
     }
     if flg & 1 == 0 {
         text.push_str(" [disabled]");
+    } else if cmd & 2 == 0 {
+        text.push_str(" [disabled by cmd]");
     }
     lines.push(Line::reg(text));
 }
@@ -299,7 +319,8 @@ fn size_suffix(mut x: u64) -> String {
         x /= 1024;
         i += 1;
     }
-    format!(" [size={x}{}]", SUFFIX[i])
+    // lspci prints the scaled size as a 32-bit unsigned: huge windows wrap, and we match.
+    format!(" [size={}{}]", x as u32, SUFFIX[i])
 }
 
 /// One `... behind bridge:` window; `bits` sets the address width printed.
@@ -315,7 +336,7 @@ fn range(prefix: &str, base: u64, limit: u64, bits: usize) -> Line {
     Line::reg(text)
 }
 
-fn bridge(cfg: &Cfg<'_>, dev: &mut Device, lines: &mut Vec<Line>) {
+fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     let primary = cfg.u8(0x18).unwrap_or(0);
     let secondary = cfg.u8(0x19).unwrap_or(0);
     let subordinate = cfg.u8(0x1a).unwrap_or(0);
@@ -396,7 +417,7 @@ fn bridge(cfg: &Cfg<'_>, dev: &mut Device, lines: &mut Vec<Line>) {
         flag(sec, 0x4000),
         flag(sec, 0x8000),
     )));
-    rom(cfg, 0x38, lines);
+    rom(cfg, cmd, 0x38, lines);
 
     let ctl = u32::from(cfg.u16(0x3e).unwrap_or(0));
     lines.push(Line::reg(format!(
@@ -419,7 +440,67 @@ fn bridge(cfg: &Cfg<'_>, dev: &mut Device, lines: &mut Vec<Line>) {
     )));
 }
 
-/// Type 2 (CardBus bridge) registers.
-fn cardbus(cfg: &Cfg<'_>, dev: &mut Device, lines: &mut Vec<Line>) {
-    let _ = (cfg, dev, lines);
+/// Type 2 (CardBus bridge) registers: bus numbers, the two memory and two I/O windows,
+/// bridge control and the legacy-mode base. Windows are shown raw, as lspci does.
+fn cardbus(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
+    let primary = cfg.u8(0x18).unwrap_or(0);
+    let secondary = cfg.u8(0x19).unwrap_or(0);
+    let subordinate = cfg.u8(0x1a).unwrap_or(0);
+    dev.bus = Some(BusNumbers {
+        primary,
+        secondary,
+        subordinate,
+    });
+    lines.push(Line::reg(format!(
+        "Bus: primary={primary:02x}, secondary={secondary:02x}, subordinate={subordinate:02x}, sec-latency={}",
+        cfg.u8(0x1b).unwrap_or(0)
+    )));
+    let brc = u32::from(cfg.u16(0x3e).unwrap_or(0));
+    for i in 0..2u16 {
+        let base = cfg.u32(0x1c + 8 * i).unwrap_or(0);
+        let limit = cfg.u32(0x20 + 8 * i).unwrap_or(0).wrapping_add(0xfff);
+        lines.push(Line::reg(format!(
+            "Memory window {i}: {base:08x}-{limit:08x}{}{}",
+            if cmd & 2 != 0 { "" } else { " [disabled]" },
+            if brc & (0x100 << i) != 0 {
+                " (prefetchable)"
+            } else {
+                ""
+            }
+        )));
+    }
+    for i in 0..2u16 {
+        let mut base = cfg.u32(0x2c + 8 * i).unwrap_or(0);
+        let mut limit = cfg.u32(0x30 + 8 * i).unwrap_or(0);
+        if base & 1 == 0 {
+            base &= 0xffff;
+            limit &= 0xffff;
+        }
+        let base = base & !3;
+        let limit = (limit & !3).wrapping_add(3);
+        lines.push(Line::reg(format!(
+            "I/O window {i}: {base:08x}-{limit:08x}{}",
+            if cmd & 1 != 0 { "" } else { " [disabled]" }
+        )));
+    }
+    if cfg.u16(0x16).unwrap_or(0) & 0x4000 != 0 {
+        lines.push(Line::reg("Secondary status: SERR"));
+    }
+    lines.push(Line::reg(format!(
+        "BridgeCtl: Parity{} SERR{} ISA{} VGA{} MAbort{} >Reset{} 16bInt{} PostWrite{}",
+        flag(brc, 0x1),
+        flag(brc, 0x2),
+        flag(brc, 0x4),
+        flag(brc, 0x8),
+        flag(brc, 0x20),
+        flag(brc, 0x40),
+        flag(brc, 0x80),
+        flag(brc, 0x400),
+    )));
+    let exca = cfg.u16(0x44).unwrap_or(0);
+    if exca != 0 {
+        lines.push(Line::reg(format!(
+            "16-bit legacy interface ports at {exca:04x}"
+        )));
+    }
 }

@@ -208,16 +208,16 @@ fn link_speed(n: u32) -> &'static str {
 }
 
 /// lspci's annotation of a negotiated value against the capability: only a mismatch is
-/// marked, and only on upstream-facing ends (a downstream port's link may legitimately be
-/// down or narrower than its capability, e.g. an empty slot).
+/// marked. A value above the capability is always `(overdriven)`; one below is
+/// `(downgraded)` only on upstream-facing ends, since a downstream port's link may
+/// legitimately be down or narrower than its capability (an empty slot).
 fn link_compare(ty: u8, sta: u32, cap: u32) -> &'static str {
-    if matches!(ty, ROOT_PORT | DOWNSTREAM | PCI_TO_PCIE) {
-        return "";
-    }
     match sta.cmp(&cap) {
-        std::cmp::Ordering::Less => " (downgraded)",
         std::cmp::Ordering::Greater => " (overdriven)",
-        std::cmp::Ordering::Equal => "",
+        std::cmp::Ordering::Less if !matches!(ty, ROOT_PORT | DOWNSTREAM | PCI_TO_PCIE) => {
+            " (downgraded)"
+        }
+        _ => "",
     }
 }
 
@@ -465,11 +465,15 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
         c.push_str(&format!(" LN System CLS {cls},"));
     }
     if matches!(ty, ROOT_PORT | ENDPOINT) {
-        c.push_str(&format!(
-            " TPHComp{} ExtTPHComp{}",
-            flag(l, 0x1000),
-            flag(l, 0x2000)
-        ));
+        // The two TPH bits read as one field: extended TPH without TPH is not a valid
+        // combination and lspci prints nothing for it (leaving a double space).
+        c.push(' ');
+        c.push_str(match (l >> 12) & 3 {
+            0 => "TPHComp- ExtTPHComp-",
+            1 => "TPHComp+ ExtTPHComp-",
+            3 => "TPHComp+ ExtTPHComp+",
+            _ => "",
+        });
     }
     if matches!(ty, ROOT_PORT | DOWNSTREAM) {
         c.push_str(&format!(" ARIFwd{}", flag(l, 0x20)));
@@ -501,12 +505,6 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
         timeout_value(w & 0xf),
         flag(w, 0x10)
     );
-    if w & 0x100 != 0 {
-        c.push_str(" IDOReq+");
-    }
-    if w & 0x200 != 0 {
-        c.push_str(" IDOCompl+");
-    }
     c.push_str(&format!(
         " LTR{} 10BitTagReq{} OBFF {obff_en},",
         flag(w, 0x400),
@@ -532,7 +530,8 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
 fn link2_speed_cap(vector: u32) -> &'static str {
     // The highest supported speed names the range; lspci assumes the lower ones.
     match vector & 0x7f {
-        v if v & 0x20 != 0 => "2.5-64GT/s",
+        // lspci 3.9 knows speeds up to 32GT/s; anything above is reserved to it.
+        v if v & 0x60 != 0 => "RsvdP",
         v if v & 0x10 != 0 => "2.5-32GT/s",
         v if v & 0x08 != 0 => "2.5-16GT/s",
         v if v & 0x04 != 0 => "2.5-8GT/s",
@@ -572,8 +571,11 @@ fn deemphasis(n: u32) -> &'static str {
 }
 
 fn link2(cfg: &Cfg<'_>, off: u16, ty: u8, function: u8, lines: &mut Vec<Line>) {
+    // An endpoint's link capabilities 2 and control 2 are reserved except in function 0
+    // (the link is shared), and lspci skips them.
+    let link_owner = !(matches!(ty, ENDPOINT | LEGACY_ENDPOINT) && function != 0);
     let l = cfg.u32(off + 0x2c).unwrap_or(0);
-    if l != 0 {
+    if l != 0 && link_owner {
         lines.push(Line::reg(format!(
             "LnkCap2: Supported Link Speeds: {}, Crosslink{} Retimer{} 2Retimers{} DRS{}",
             link2_speed_cap(l >> 1),
@@ -583,11 +585,11 @@ fn link2(cfg: &Cfg<'_>, off: u16, ty: u8, function: u8, lines: &mut Vec<Line>) {
             flag(l, 0x8000_0000)
         )));
     }
-    // An endpoint's link control 2 is reserved except in function 0, and lspci skips it.
-    if !(matches!(ty, ENDPOINT | LEGACY_ENDPOINT) && function != 0) {
+    if link_owner {
         link_control2(cfg, off, ty, lines);
     }
-    link_status2(cfg, off, lines);
+    let drs = l & 0x8000_0000 != 0 && matches!(ty, ROOT_PORT | DOWNSTREAM | PCI_TO_PCIE);
+    link_status2(cfg, off, drs, lines);
 }
 
 fn link_control2(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
@@ -605,10 +607,11 @@ fn link_control2(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         ));
     }
     lines.push(Line::reg(c));
-    let margin = if (w >> 7) & 7 == 0 {
-        "Normal Operating Range"
-    } else {
-        "Unknown"
+    let margin = match (w >> 7) & 7 {
+        0 => "Normal Operating Range",
+        1 => "800-1200mV(full-swing)/400-700mV(half-swing)",
+        2..=5 => "200-400mV(full-swing)/100-200mV(half-swing)",
+        _ => "Unknown",
     };
     lines.push(Line::cont(format!(
         "Transmit Margin: {margin}, EnterModifiedCompliance{} ComplianceSOS{}",
@@ -621,7 +624,9 @@ fn link_control2(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     )));
 }
 
-fn link_status2(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
+/// Link status 2; `drs` adds the Device Readiness Status fields, which lspci shows for
+/// downstream-facing ports that support DRS.
+fn link_status2(cfg: &Cfg<'_>, off: u16, drs: bool, lines: &mut Vec<Line>) {
     let s = u32::from(cfg.u16(off + 0x32).unwrap_or(0));
     lines.push(Line::reg(format!(
         "LnkSta2: Current De-emphasis Level: {}, EqualizationComplete{} EqualizationPhase1{}",
@@ -639,11 +644,26 @@ fn link_status2(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
         "unsupported",
         "Upstream Port",
         "Downstream Port",
-        "Reserved",
+        "incomplete",
     ][((s >> 8) & 3) as usize];
-    lines.push(Line::cont(format!(
+    let mut c = format!(
         "Retimer{} 2Retimers{} CrosslinkRes: {crosslink}",
         flag(s, 0x40),
         flag(s, 0x80)
-    )));
+    );
+    if drs {
+        c.push_str(&format!(", DRS{}", flag(s, 0x8000)));
+    }
+    lines.push(Line::cont(c));
+    if drs {
+        let comp = match (s >> 12) & 7 {
+            0 => "Link Down - Not Determined",
+            1 => "Link Down - Not Present",
+            2 => "Link Down - Present",
+            4 => "Link Up - Present",
+            5 => "Link Up - Present and DRS Received",
+            _ => "Reserved",
+        };
+        lines.push(Line::cont(format!("DownstreamComp: {comp}")));
+    }
 }
