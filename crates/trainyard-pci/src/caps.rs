@@ -66,7 +66,7 @@ const EXTENDED: &[(u16, &str, &str)] = &[
     (0x21, "FRS", "FRS Queueing"),
     (0x22, "RTR", "Readiness Time Reporting"),
     (0x23, "DVSEC", "Designated Vendor-Specific"),
-    (0x24, "VFResizableBAR", "VF Resizable BAR"),
+    (0x24, "VFResizableBAR", "Virtual Resizable BAR"),
     (0x25, "DLF", "Data Link Feature"),
     (0x26, "Phy16", "Physical Layer 16.0 GT/s"),
     (0x27, "LaneMargining", "Lane Margining at the Receiver"),
