@@ -54,10 +54,11 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
 
     // lspci flags a bridge header on a non-bridge class (and the reverse) before anything else.
     let class = dev.ids.class.unwrap_or(0);
+    // (Checked against lspci: a type 0 header may carry any class but PCI-to-PCI bridge,
+    // types 1 and 2 any bridge class.)
     let class_ok = match htype {
-        0 => class != 0x0604 && class != 0x0607,
-        1 => class == 0x0604 || class == 0x0609,
-        2 => class == 0x0607,
+        0 => class != 0x0604,
+        1 | 2 => class >> 8 == 0x06,
         _ => true,
     };
     if !class_ok {

@@ -27,14 +27,20 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, offset: u16, id: u8) ->
         0x0b => title_only("CompactPCI central resource control <?>"),
         0x0c => title_only("Hot-plug capable"),
         0x0d => basic::ssvid(cfg, offset),
+        0x0e => title_only("AGP3 <?>"),
         0x0f => title_only("Secure device <?>"),
         0x10 => express::render(cfg, offset, ctx.address.function, has_memory_bar(cfg, ctx)),
         0x11 => basic::msix(cfg, offset),
         0x12 => basic::sata(cfg, offset),
         0x13 => basic::advanced_features(cfg, offset),
         0x14 => ea::render(cfg, offset, ctx.header_type),
+        // lspci prints the id with C's `%#02x`, which drops the `0x` for zero.
+        0 => title_only(&format!(
+            "Capability ID 0 [{:04x}]",
+            cfg.u16(offset + 2).unwrap_or(0)
+        )),
         _ => title_only(&format!(
-            "#{id:02x} [{:04x}]",
+            "Capability ID {id:#04x} [{:04x}]",
             cfg.u16(offset + 2).unwrap_or(0)
         )),
     };

@@ -160,8 +160,8 @@ pub(super) fn pcix(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
         let status = cfg.u32(off + 4).unwrap_or(0);
         let up = cfg.u32(off + 8).unwrap_or(0);
         let down = cfg.u32(off + 0xc).unwrap_or(0);
-        let freq =
-            ["conv", "66MHz", "100MHz", "133MHz", "?", "?", "?", "?"][((sec >> 6) & 7) as usize];
+        let freq = ["conv", "66MHz", "100MHz", "133MHz", "?4", "?5", "?6", "?7"]
+            [((sec >> 6) & 7) as usize];
         let lines = vec![
             Line::reg(format!(
                 "Secondary Status: 64bit{} 133MHz{} SCD{} USC{} SCO{} SRD{} Freq={freq}",
@@ -270,7 +270,8 @@ pub(super) fn agp(cfg: &Cfg<'_>, off: u16) -> Rendered {
     let ver = cfg.u8(off + 2).unwrap_or(0);
     let t = cfg.u32(off + 4).unwrap_or(0);
     let c = cfg.u32(off + 8).unwrap_or(0);
-    let agp3 = t & 0x8 != 0;
+    // The AGP 3.0 rate encoding applies only when a 3.x capability says it runs in AGP3 mode.
+    let agp3 = ver >> 4 >= 3 && t & 0x8 != 0;
     let rate = |r: u32| -> String {
         let names: [&str; 3] = if agp3 {
             ["x4", "x8", "x16"]
@@ -291,7 +292,7 @@ pub(super) fn agp(cfg: &Cfg<'_>, off: u16) -> Rendered {
         Line::reg(format!(
             "Status: RQ={} Iso{} ArqSz={} Cal={} SBA{} ITACoh{} GART64{} HTrans{} 64bit{} FW{} AGP3{} Rate={}",
             (t >> 24) + 1,
-            flag(t, 0x20000),
+            flag(t, 0x10000),
             (t >> 13) & 7,
             (t >> 10) & 7,
             flag(t, 0x200),

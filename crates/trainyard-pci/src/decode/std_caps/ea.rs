@@ -7,15 +7,15 @@ use crate::device::Line;
 fn bei(n: u32) -> String {
     match n {
         0..=5 => format!("BAR {n}"),
-        6 => "Resource behind function".to_string(),
-        7 => "Not Indicated".to_string(),
+        6 => "resource behind function".to_string(),
+        7 => "not indicated".to_string(),
         8 => "Expansion ROM".to_string(),
         9..=14 => format!("VF-BAR {}", n - 9),
-        _ => "Reserved".to_string(),
+        _ => "reserved".to_string(),
     }
 }
 
-fn properties(p: u32) -> &'static str {
+fn properties(p: u32) -> String {
     match p {
         0x00 => "memory space, non-prefetchable",
         0x01 => "memory space, prefetchable",
@@ -28,8 +28,9 @@ fn properties(p: u32) -> &'static str {
         0xfd => "memory space resource unavailable for use",
         0xfe => "I/O space resource unavailable for use",
         0xff => "entry unavailable for use",
-        _ => "reserved",
+        _ => return format!("[{p:02x}]"),
     }
+    .to_string()
 }
 
 /// Title and entries of the capability at `off`.
@@ -37,13 +38,15 @@ pub(super) fn render(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
     let count = u32::from(cfg.u8(off + 2).unwrap_or(0) & 0x3f);
     let mut lines = Vec::new();
     let mut pos = off + 4;
+    let mut title = format!("Enhanced Allocation (EA): NumEntries={count}");
     if header_type == 1 {
+        // A bridge's fixed bus numbers come first, and lspci puts them in the title.
         let buses = cfg.u32(pos).unwrap_or(0);
-        lines.push(Line::reg(format!(
-            "Fixed Secondary Bus={}, Fixed Subordinate Bus={}",
+        title.push_str(&format!(
+            ", secondary={}, subordinate={}",
             buses & 0xff,
             (buses >> 8) & 0xff
-        )));
+        ));
         pos += 4;
     }
     for i in 0..count {
@@ -64,7 +67,7 @@ pub(super) fn render(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
         )));
         let secondary = (h >> 16) & 0xff;
         let sec_text = if secondary == 0xff {
-            "entry unavailable for use, PrimaryProperties should be used"
+            "entry unavailable for use, PrimaryProperties should be used".to_string()
         } else {
             properties(secondary)
         };
@@ -87,11 +90,7 @@ pub(super) fn render(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
         };
         lines.push(Line::cont(format!("Base: {base_text}")));
         lines.push(Line::cont(format!("MaxOffset: {max_text}")));
-        pos += 4 + 4 * size as u16;
+        pos = pos.saturating_add(4 + 4 * size as u16);
     }
-    (
-        format!("Enhanced Allocation (EA): NumEntries={count}"),
-        None,
-        lines,
-    )
+    (title, None, lines)
 }

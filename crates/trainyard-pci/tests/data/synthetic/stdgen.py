@@ -15,6 +15,7 @@ def base(rng, htype, vendor=0x8086, device=0x1234):
     cfg[0:2] = vendor.to_bytes(2, "little"); cfg[2:4] = device.to_bytes(2, "little")
     cfg[0x06] |= 0x10
     cfg[0x0e] = htype
+    cfg[0x3d] = rng.randrange(0, 0x20)  # keep the pin letter ASCII
     cfg[0x40:] = bytes(192)
     return cfg
 
