@@ -329,7 +329,8 @@ fn range(prefix: &str, base: u64, limit: u64, bits: usize) -> Line {
     let digits = bits / 4;
     let mut text = format!("{prefix}: {base:0digits$x}-{limit:0digits$x}");
     if base <= limit {
-        text.push_str(&size_suffix(limit - base + 1));
+        // A window covering all 64 bits wraps to size 0, which lspci (and we) leave unsized.
+        text.push_str(&size_suffix(limit.wrapping_sub(base).wrapping_add(1)));
     } else {
         text.push_str(" [disabled]");
     }
@@ -503,5 +504,27 @@ fn cardbus(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
         lines.push(Line::reg(format!(
             "16-bit legacy interface ports at {exca:04x}"
         )));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_use_the_largest_exact_suffix() {
+        assert_eq!(size_suffix(0), "");
+        assert_eq!(size_suffix(4096), " [size=4K]");
+        assert_eq!(size_suffix(29 << 20), " [size=29M]");
+        assert_eq!(size_suffix(1536), " [size=1536]");
+    }
+
+    #[test]
+    fn full_64_bit_window_does_not_overflow() {
+        let line = range("Prefetchable memory behind bridge", 0, u64::MAX, 64);
+        assert_eq!(
+            line.text,
+            "Prefetchable memory behind bridge: 0000000000000000-ffffffffffffffff [64-bit]"
+        );
     }
 }

@@ -72,3 +72,41 @@ fn has_memory_bar(cfg: &Cfg<'_>, ctx: &DeviceContext) -> bool {
         v != 0 && v != 0xffff_ffff && v & 1 == 0
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every id, at every offset, in buffers of every interesting length: reads past the
+    /// end must render defaults, never panic.
+    #[test]
+    fn no_panic_on_short_or_odd_buffers() {
+        for len in [0usize, 64, 0x41, 0x80, 0xff, 256] {
+            for fill in [0x00u8, 0xff, 0x5a] {
+                let bytes = vec![fill; len];
+                let cfg = Cfg::new(&bytes);
+                for header_type in 0..3 {
+                    let ctx = DeviceContext {
+                        header_type,
+                        ..DeviceContext::default()
+                    };
+                    for id in 0..=0xffu8 {
+                        for off in [0x40u16, 0xf0, 0xfc, 0xff] {
+                            let cap = render(&cfg, &ctx, off, id);
+                            assert_eq!(cap.id, Some(u16::from(id)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn power_limits_print_like_printf_g() {
+        assert_eq!(express::power_limit(25, 0), "25W");
+        assert_eq!(express::power_limit(179, 2), "1.79W");
+        assert_eq!(express::power_limit(0xf1, 0), "275W");
+        assert_eq!(express::power_limit(0xff, 0), ">600W");
+        assert_eq!(express::power_limit(0, 3), "0W");
+    }
+}
