@@ -2,7 +2,12 @@
 //! pciutils' (`lspci -F FILE -vvv`), as a unified diff of whitespace-normalized lines.
 //!
 //! `cargo run -p trainyard-pci --example linediff -- tests/data/hex/FILE.txt`
-#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, missing_docs)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    missing_docs
+)]
 
 use std::process::Command;
 
@@ -10,7 +15,11 @@ fn normalize(text: &str) -> String {
     text.lines()
         .map(|l| {
             let depth = l.len() - l.trim_start_matches('\t').len();
-            format!("{}{}", "  ".repeat(depth), l.split_whitespace().collect::<Vec<_>>().join(" "))
+            format!(
+                "{}{}",
+                "  ".repeat(depth),
+                l.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
         })
         .filter(|l| !l.trim().is_empty())
         .collect::<Vec<_>>()
@@ -32,13 +41,21 @@ fn main() {
         }
         ours.push('\n');
     }
-    let theirs = Command::new("lspci").args(["-D", "-F", &path, "-vvv"]).output().unwrap();
+    let theirs = Command::new("lspci")
+        .args(["-D", "-F", &path, "-vvv"])
+        .output()
+        .unwrap();
     let theirs = String::from_utf8_lossy(&theirs.stdout);
     let dir = std::env::temp_dir();
     let a = dir.join("linediff-lspci.txt");
     let b = dir.join("linediff-ours.txt");
     std::fs::write(&a, normalize(&theirs) + "\n").unwrap();
     std::fs::write(&b, normalize(&ours) + "\n").unwrap();
-    let status = Command::new("diff").args(["-u"]).arg(&a).arg(&b).status().unwrap();
+    let status = Command::new("diff")
+        .args(["-u"])
+        .arg(&a)
+        .arg(&b)
+        .status()
+        .unwrap();
     std::process::exit(status.code().unwrap_or(2));
 }

@@ -111,7 +111,10 @@ pub fn standard_from_title(title: &str) -> Option<(u8, &'static str)> {
 pub fn extended_from_title(title: &str) -> Option<(u16, &'static str)> {
     if let Some(rest) = title.strip_prefix("Extended Capability ID 0x") {
         let id = u16::from_str_radix(rest.trim(), 16).ok()?;
-        return EXTENDED.iter().find(|(i, _, _)| *i == id).map(|(i, t, _)| (*i, *t));
+        return EXTENDED
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .map(|(i, t, _)| (*i, *t));
     }
     EXTENDED
         .iter()
@@ -141,8 +144,19 @@ pub fn is_multi_instance(tag: &str) -> bool {
 pub fn registers_unprefixed(tag: &str) -> bool {
     matches!(
         tag,
-        "Express" | "AER" | "ACS" | "ARI" | "ATS" | "SecPCIe" | "PASID" | "L1SS" | "PTM" | "DLF"
-            | "Phy16" | "Phy32" | "LaneMargining"
+        "Express"
+            | "AER"
+            | "ACS"
+            | "ARI"
+            | "ATS"
+            | "SecPCIe"
+            | "PASID"
+            | "L1SS"
+            | "PTM"
+            | "DLF"
+            | "Phy16"
+            | "Phy32"
+            | "LaneMargining"
     )
 }
 
@@ -158,11 +172,26 @@ mod tests {
 
     #[test]
     fn titles() {
-        assert_eq!(standard_from_title("MSI-X: Enable+ Count=256 Masked-"), Some((0x11, "MSI-X")));
-        assert_eq!(standard_from_title("MSI: Enable- Count=1/2"), Some((0x05, "MSI")));
-        assert_eq!(standard_from_title("Express (v2) Root Port (Slot-), MSI 00"), Some((0x10, "Express")));
-        assert_eq!(extended_from_title("Device Serial Number 00-1a"), Some((0x03, "DSN")));
-        assert_eq!(extended_from_title("Extended Capability ID 0x2a"), Some((0x2a, "Phy32")));
+        assert_eq!(
+            standard_from_title("MSI-X: Enable+ Count=256 Masked-"),
+            Some((0x11, "MSI-X"))
+        );
+        assert_eq!(
+            standard_from_title("MSI: Enable- Count=1/2"),
+            Some((0x05, "MSI"))
+        );
+        assert_eq!(
+            standard_from_title("Express (v2) Root Port (Slot-), MSI 00"),
+            Some((0x10, "Express"))
+        );
+        assert_eq!(
+            extended_from_title("Device Serial Number 00-1a"),
+            Some((0x03, "DSN"))
+        );
+        assert_eq!(
+            extended_from_title("Extended Capability ID 0x2a"),
+            Some((0x2a, "Phy32"))
+        );
         assert_eq!(extended_from_title("#19"), None);
     }
 }

@@ -17,5 +17,7 @@ pub mod text;
 
 pub use address::PciAddress;
 pub use decode::{decode_config, DecodeError};
-pub use device::{BusNumbers, Capability, CapabilitySpace, Device, DeviceIds, DeviceNames, Field, Line};
+pub use device::{
+    BusNumbers, Capability, CapabilitySpace, Device, DeviceIds, DeviceNames, Field, Line,
+};
 pub use hexdump::{read_hex_dumps, HexDump, HexDumpError, HexDumpReader};

@@ -11,7 +11,11 @@ pub fn render_device(dev: &Device, out: &mut String) {
         let _ = write!(out, "{h}: ");
     }
     let _ = write!(out, "{}", dev.address);
-    let class = dev.names.class.clone().or_else(|| dev.ids.class.map(|c| format!("Class {c:04x}")));
+    let class = dev
+        .names
+        .class
+        .clone()
+        .or_else(|| dev.ids.class.map(|c| format!("Class {c:04x}")));
     if let Some(class) = class {
         let _ = write!(out, " {class}:");
     }

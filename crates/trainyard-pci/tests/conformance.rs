@@ -18,11 +18,18 @@ use trainyard_pci::{decode_config, read_hex_dumps};
 fn inputs() -> Vec<PathBuf> {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    for dir in [crate_dir.join("../../tests/data/hex"), crate_dir.join("tests/data/synthetic")] {
+    for dir in [
+        crate_dir.join("../../tests/data/hex"),
+        crate_dir.join("tests/data/synthetic"),
+    ] {
         let rd = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for e in rd.flatten() {
             let p = e.path();
-            let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             if name.ends_with(".txt") && !name.contains(".pciutils-vvv") {
                 files.push(p);
             }
@@ -41,7 +48,12 @@ fn lspci(file: &Path) -> String {
         .unwrap_or_else(|e| {
             panic!("cannot run lspci ({e}): install pciutils (apt-get install -y pciutils); .ci/run does")
         });
-    assert!(out.status.success(), "lspci -F {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "lspci -F {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -79,7 +91,11 @@ fn decoder_reproduces_pciutils_settings() {
     let mut mismatches = Vec::new();
     let mut devices = 0;
     for file in inputs() {
-        let name = file.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = file
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let oracle = parse_str(&lspci(&file));
         assert!(oracle.errors.is_empty(), "{name}: {:?}", oracle.errors);
         let text = std::fs::read_to_string(&file).expect("hex dump is text");
@@ -92,8 +108,11 @@ fn decoder_reproduces_pciutils_settings() {
             let ours = decode_config(dump.address, &dump.bytes).expect("decodes");
             // Keys must be identical whichever way they are computed: per category here,
             // per device in the product.
-            let ours_flat: BTreeMap<&str, &str> =
-                ours.fields.iter().map(|f| (f.key.as_str(), f.value.as_str())).collect();
+            let ours_flat: BTreeMap<&str, &str> = ours
+                .fields
+                .iter()
+                .map(|f| (f.key.as_str(), f.value.as_str()))
+                .collect();
             for (key, (category, value)) in settings_by_category(theirs) {
                 let t = by_category.entry(category.clone()).or_default();
                 t.total += 1;
@@ -110,7 +129,10 @@ fn decoder_reproduces_pciutils_settings() {
 
     let (mut total, mut matched) = (0, 0);
     println!("\nconformance over {devices} devices:");
-    println!("{:<16} {:>8} {:>8} {:>8}", "category", "fields", "exact", "share");
+    println!(
+        "{:<16} {:>8} {:>8} {:>8}",
+        "category", "fields", "exact", "share"
+    );
     for (cat, t) in &by_category {
         total += t.total;
         matched += t.matched;
@@ -123,13 +145,22 @@ fn decoder_reproduces_pciutils_settings() {
     }
     let overall = 100.0 * matched as f64 / total.max(1) as f64;
     println!("{:<16} {total:>8} {matched:>8} {overall:>7.2}%", "overall");
-    for m in mismatches.iter().filter(|m| !m.contains("[DVSEC]")).take(40) {
+    for m in mismatches
+        .iter()
+        .filter(|m| !m.contains("[DVSEC]"))
+        .take(40)
+    {
         println!("  {m}");
     }
 
     for must in ["header", "Express", "ACS", "AER"] {
-        let t = by_category.get(must).unwrap_or_else(|| panic!("no {must} settings in the corpus"));
-        assert_eq!(t.matched, t.total, "{must} settings must match pciutils exactly");
+        let t = by_category
+            .get(must)
+            .unwrap_or_else(|| panic!("no {must} settings in the corpus"));
+        assert_eq!(
+            t.matched, t.total,
+            "{must} settings must match pciutils exactly"
+        );
     }
     assert!(overall >= 95.0, "overall coverage {overall:.2}% < 95%");
 }

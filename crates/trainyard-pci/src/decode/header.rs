@@ -125,10 +125,18 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
     let pin = cfg.u8(0x3d).unwrap_or(0);
     let irq = cfg.u8(0x3c).unwrap_or(0);
     if pin != 0 || irq != 0 {
-        let pin_char = if pin == 0 {
-            '?'
-        } else {
-            char::from(b'A'.wrapping_add(pin - 1))
+        // lspci prints the byte `'A' + pin - 1` as is; past 0x7f that byte is not UTF-8, and
+        // text readers (ours included) see U+FFFD there, so the decoder says the same.
+        let pin_char = match pin {
+            0 => '?',
+            p => {
+                let b = b'A'.wrapping_add(p - 1);
+                if b.is_ascii() {
+                    char::from(b)
+                } else {
+                    char::REPLACEMENT_CHARACTER
+                }
+            }
         };
         lines.push(Line::reg(format!(
             "Interrupt: pin {pin_char} routed to IRQ {irq}"

@@ -109,9 +109,9 @@ impl<R: BufRead> LspciReader<R> {
                         });
                         continue;
                     }
-                    let text = match std::str::from_utf8(&self.buf) {
-                        Ok(t) if !t.contains('\0') => t,
-                        _ => {
+                    match line_text(&self.buf) {
+                        Some(text) => self.parser.push_line(&text),
+                        None => {
                             self.parser.skip_line();
                             self.pending_errors.push(ParseError {
                                 line: self.parser.line_no(),
@@ -119,10 +119,7 @@ impl<R: BufRead> LspciReader<R> {
                             });
                             continue;
                         }
-                    };
-                    // Borrow dance: the parser copies what it keeps.
-                    let owned_text: &str = text;
-                    self.parser.push_line(owned_text);
+                    }
                     if !newline {
                         self.pending_errors.push(ParseError {
                             line: self.parser.line_no(),
@@ -140,6 +137,26 @@ impl<R: BufRead> Iterator for LspciReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.step()
+    }
+}
+
+/// The text of a line, or `None` when it is binary data.
+///
+/// lspci itself can print a stray non-UTF-8 byte (an interrupt pin register past `Z` is
+/// printed as the raw byte `'A' + pin - 1`, VPD strings are vendor bytes), so a few invalid
+/// sequences are replaced with U+FFFD; NUL bytes or more than a few invalid sequences mean
+/// the input is not text.
+fn line_text(bytes: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    if bytes.contains(&0) {
+        return None;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(t) => Some(std::borrow::Cow::Borrowed(t)),
+        Err(_) => {
+            let lossy = String::from_utf8_lossy(bytes);
+            let bad = lossy.matches(char::REPLACEMENT_CHARACTER).count();
+            (bad <= 2).then_some(lossy)
+        }
     }
 }
 
