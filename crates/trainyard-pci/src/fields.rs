@@ -79,6 +79,26 @@ pub fn capability_prefix(cap: &Capability) -> String {
     }
 }
 
+/// Names older lspci versions (before 3.7) printed for flags that newer ones renamed, mapped
+/// to the current names so that a fleet captured with mixed pciutils versions compares.
+fn canonical_key(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "DevCtl.Correctable" => "DevCtl.CorrErr",
+        "DevCtl.Non-Fatal" => "DevCtl.NonFatalErr",
+        "DevCtl.Fatal" => "DevCtl.FatalErr",
+        "DevCtl.Unsupported" => "DevCtl.UnsupReq",
+        "DevSta.UncorrErr" => "DevSta.NonFatalErr",
+        "DevSta.UnsuppReq" => "DevSta.UnsupReq",
+        "CESta.NonFatalErr" => "CESta.AdvNonFatalErr",
+        "CEMsk.NonFatalErr" => "CEMsk.AdvNonFatalErr",
+        "AERCap.GenCap" => "AERCap.ECRCGenCap",
+        "AERCap.CGenEn" => "AERCap.ECRCGenEn",
+        "AERCap.ChkCap" => "AERCap.ECRCChkCap",
+        "AERCap.ChkEn" => "AERCap.ECRCChkEn",
+        _ => return None,
+    })
+}
+
 /// Collects fields, making keys unique.
 #[derive(Default)]
 struct Sink {
@@ -88,6 +108,15 @@ struct Sink {
 
 impl Sink {
     fn push(&mut self, key: String, value: String) {
+        // `DevCtl: Report errors: Correctable+ ...` (lspci before 3.7) is a label, not a
+        // setting: its flags follow under their own names.
+        if value.is_empty() && key.ends_with(".Report errors") {
+            return;
+        }
+        let key = match canonical_key(&key) {
+            Some(k) => k.to_string(),
+            None => key,
+        };
         let n = self.seen.entry(key.clone()).or_insert(0);
         *n += 1;
         let key = if *n == 1 { key } else { format!("{key}#{n}") };
@@ -666,6 +695,29 @@ mod tests {
         );
         assert_eq!(get(&f, "Bus.secondary"), Some("03"));
         assert_eq!(get(&f, "BridgeCtl.DiscTmrSERREn"), Some("-"));
+    }
+
+    #[test]
+    fn old_lspci_names_map_to_current_ones() {
+        let f = fields_of(
+            "Express (v2) Endpoint, MSI 00",
+            "Express",
+            &[
+                (
+                    0,
+                    "DevCtl:\tReport errors: Correctable+ Non-Fatal+ Fatal+ Unsupported+",
+                ),
+                (
+                    0,
+                    "DevSta:\tCorrErr+ UncorrErr- FatalErr- UnsuppReq+ AuxPwr- TransPend-",
+                ),
+            ],
+        );
+        assert_eq!(get(&f, "DevCtl.CorrErr"), Some("+"));
+        assert_eq!(get(&f, "DevCtl.UnsupReq"), Some("+"));
+        assert_eq!(get(&f, "DevSta.NonFatalErr"), Some("-"));
+        assert_eq!(get(&f, "DevSta.UnsupReq"), Some("+"));
+        assert!(f.iter().all(|(k, _)| !k.contains("Report errors")));
     }
 
     #[test]

@@ -127,14 +127,25 @@ fn stdout_printer(format: Format, name: &str) -> anyhow::Result<Printer<impl Wri
 
 /// Prints problems to stderr as `FILE:LINE: message` and returns whether any is an error.
 fn report(name: &str, errors: &[InputError], skipped: &[SkippedLine]) {
+    // Enough to find the problem; a binary file fed to `parse` would otherwise print an
+    // error for every line. JSON output carries them all.
+    const SHOWN: usize = 20;
     let mut err = anstream::stderr();
-    for e in errors {
+    for e in errors.iter().take(SHOWN) {
         let _ = match e.line {
             Some(l) => writeln!(err, "{}: {name}:{l}: {}", "error".red().bold(), e.message),
             None => writeln!(err, "{}: {name}: {}", "error".red().bold(), e.message),
         };
     }
-    for s in skipped {
+    if errors.len() > SHOWN {
+        let _ = writeln!(
+            err,
+            "{}: {name}: {} more errors not shown (all are in --json output)",
+            "error".red().bold(),
+            errors.len() - SHOWN
+        );
+    }
+    for s in skipped.iter().take(SHOWN) {
         let _ = writeln!(
             err,
             "{}: {name}:{}: {} line skipped: {}",
@@ -142,6 +153,14 @@ fn report(name: &str, errors: &[InputError], skipped: &[SkippedLine]) {
             s.line,
             s.kind,
             s.text
+        );
+    }
+    if skipped.len() > SHOWN {
+        let _ = writeln!(
+            err,
+            "{}: {name}: {} more skipped lines not shown",
+            "warning".yellow().bold(),
+            skipped.len() - SHOWN
         );
     }
 }
