@@ -37,7 +37,8 @@ pub(crate) fn dvsec(cfg: &Cfg<'_>, off: u16) -> (String, Vec<Line>) {
     let len = h1 >> 20;
     let head =
         format!("Designated Vendor-Specific: Vendor={vendor:04x} ID={id:04x} Rev={rev} Len={len}");
-    if vendor == CXL_VENDOR {
+    // lspci treats a CXL DVSEC shorter than 16 bytes like any unknown DVSEC.
+    if vendor == CXL_VENDOR && len >= super::cxl::MIN_LEN {
         (
             format!("{head}: CXL"),
             super::cxl::lines(cfg, off, id, rev, len),
