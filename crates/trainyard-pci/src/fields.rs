@@ -337,8 +337,11 @@ fn split_tokens(chunk: &str) -> Vec<&str> {
 
 /// `Name+` / `Name-`.
 fn as_flag(tok: &str) -> Option<(&str, &str)> {
-    let (name, sign) = tok.split_at(tok.len().checked_sub(1)?);
-    if !matches!(sign, "+" | "-") || name.is_empty() {
+    // Strip the sign as a character: a token may end in a multi-byte one (a stray byte
+    // read as U+FFFD), where splitting at `len - 1` is not a char boundary.
+    let name = tok.strip_suffix(['+', '-'])?;
+    let sign = &tok[name.len()..];
+    if name.is_empty() {
         return None;
     }
     // `-6dB`-style values never end in a sign; a name needs a letter.
@@ -726,5 +729,13 @@ mod tests {
         s.push("a".into(), "1".into());
         s.push("a".into(), "2".into());
         assert_eq!(s.fields[1].key, "a#2");
+    }
+
+    /// Found by the `lspci_text` fuzzer: a token ending in a multi-byte character.
+    #[test]
+    fn token_ending_in_multibyte_char_is_no_flag() {
+        assert_eq!(as_flag("(do\u{fffd}"), None);
+        assert_eq!(as_flag("\u{e9}+"), None);
+        assert_eq!(as_flag("Caf\u{e9}+"), Some(("Caf\u{e9}", "+")));
     }
 }
