@@ -32,6 +32,12 @@ pub fn render_device(dev: &Device, out: &mut String) {
         }
         _ => {}
     }
+    // Numeric ids as `lspci -nn` shows them: names differ between pci.ids versions, ids don't.
+    if dev.names.device.is_some() {
+        if let (Some(v), Some(d)) = (dev.ids.vendor, dev.ids.device) {
+            let _ = write!(out, " [{v:04x}:{d:04x}]");
+        }
+    }
     if let Some(r) = dev.ids.revision.filter(|&r| r != 0) {
         let _ = write!(out, " (rev {r:02x})");
     }
