@@ -81,7 +81,7 @@ impl HexDumpError {
 }
 
 /// Parses a hex row `OFF: b0 b1 ... b15`; `None` when the line is not shaped like one.
-fn parse_row(line: &str) -> Option<Result<(usize, [u8; 16]), String>> {
+pub(crate) fn parse_row(line: &str) -> Option<Result<(usize, [u8; 16]), String>> {
     let (off, rest) = line.split_once(": ")?;
     if off.is_empty() || off.len() > 3 || !off.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;

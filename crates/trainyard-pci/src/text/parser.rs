@@ -183,7 +183,7 @@ impl TextParser {
         }
         let line_no = self.line_no;
         if let Some(b) = self.building.get_mut(&host) {
-            if let Some(row) = hex_row(text) {
+            if let Some(row) = crate::hexdump::parse_row(text) {
                 match row {
                     Ok((off, bytes)) if off == b.hex.len() && !b.hex_broken => {
                         b.hex.extend_from_slice(&bytes);
@@ -468,35 +468,6 @@ fn apply_header_identity(dev: &mut Device) {
     } else {
         None
     };
-}
-
-/// A `-x` hex row inside text: `None` if the line is not shaped like one.
-fn hex_row(text: &str) -> Option<Result<(usize, [u8; 16]), String>> {
-    let (off, rest) = text.split_once(": ")?;
-    if off.is_empty() || off.len() > 3 || !off.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let offset = usize::from_str_radix(off, 16).ok()?;
-    let mut bytes = [0u8; 16];
-    let mut n = 0;
-    for tok in rest.split_ascii_whitespace() {
-        let byte = (tok.len() == 2)
-            .then(|| u8::from_str_radix(tok, 16).ok())
-            .flatten();
-        match (byte, n < 16) {
-            (Some(b), true) => bytes[n] = b,
-            _ => {
-                return Some(Err(format!(
-                    "{tok:?} at byte {n} is not one of 16 hex bytes"
-                )))
-            }
-        }
-        n += 1;
-    }
-    if n != 16 {
-        return Some(Err(format!("{n} bytes on the row, expected 16")));
-    }
-    Some(Ok((offset, bytes)))
 }
 
 #[cfg(test)]
