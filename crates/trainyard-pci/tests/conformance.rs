@@ -8,54 +8,13 @@
 //! 95% overall; the table is printed either way (`cargo test --test conformance -- --nocapture`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
+use common::{hex_inputs, lspci_vvv};
 
 use trainyard_pci::device::Device;
 use trainyard_pci::text::parse_str;
 use trainyard_pci::{decode_config, read_hex_dumps};
-
-fn inputs() -> Vec<PathBuf> {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    for dir in [
-        crate_dir.join("../../tests/data/hex"),
-        crate_dir.join("tests/data/synthetic"),
-    ] {
-        let rd = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        for e in rd.flatten() {
-            let p = e.path();
-            let name = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            if name.ends_with(".txt") && !name.contains(".pciutils-vvv") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
-fn lspci(file: &Path) -> String {
-    let out = Command::new("lspci")
-        .arg("-F")
-        .arg(file)
-        .arg("-vvv")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run lspci ({e}): install pciutils (apt-get install -y pciutils); .ci/run does")
-        });
-    assert!(
-        out.status.success(),
-        "lspci -F {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The category a setting is counted under: `header`, or the capability's tag.
 fn settings_by_category(dev: &Device) -> BTreeMap<String, (String, String)> {
@@ -90,13 +49,13 @@ fn decoder_reproduces_pciutils_settings() {
     let mut by_category: BTreeMap<String, Tally> = BTreeMap::new();
     let mut mismatches = Vec::new();
     let mut devices = 0;
-    for file in inputs() {
+    for file in hex_inputs("") {
         let name = file
             .file_name()
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        let oracle = parse_str(&lspci(&file));
+        let oracle = parse_str(&lspci_vvv(&file));
         assert!(oracle.errors.is_empty(), "{name}: {:?}", oracle.errors);
         let text = std::fs::read_to_string(&file).expect("hex dump is text");
         let (dumps, errors) = read_hex_dumps(&text);

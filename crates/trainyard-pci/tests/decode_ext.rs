@@ -8,53 +8,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+mod common;
+use common::{hex_inputs, lspci_vvv, normalize};
 
 use trainyard_pci::{decode_config, read_hex_dumps, CapabilitySpace};
 
 /// One extended capability block: header text and `(depth, text)` lines, normalized.
 type Block = (String, Vec<(usize, String)>);
 
-fn normalize(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn inputs() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let corpus = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/hex"));
-    let synthetic = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/synthetic"));
-    for (dir, keep) in [
-        (
-            corpus,
-            (|n: &str| !n.contains(".pciutils-vvv")) as fn(&str) -> bool,
-        ),
-        (synthetic, |n: &str| n.starts_with("ext-")),
-    ] {
-        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if name.ends_with(".txt") && keep(&name) {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 /// lspci's extended capability blocks, per device address.
 fn lspci_blocks(path: &Path) -> BTreeMap<String, Vec<Block>> {
-    let out = Command::new("lspci")
-        .args(["-D", "-F"])
-        .arg(path)
-        .arg("-vvv")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `lspci` (pciutils 3.9 is the oracle of this test): {e}")
-        });
-    assert!(out.status.success(), "lspci failed on {}", path.display());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = lspci_vvv(path);
     let mut devices: BTreeMap<String, Vec<Block>> = BTreeMap::new();
     let mut current = String::new();
     let mut in_ext = false;
@@ -132,7 +98,7 @@ fn show(block: &Block) -> String {
 fn extended_capabilities_match_lspci() {
     let mut failures = Vec::new();
     let mut compared = 0;
-    for path in inputs() {
+    for path in hex_inputs("ext-") {
         let theirs = lspci_blocks(&path);
         let ours = our_blocks(&path);
         for (addr, their_blocks) in &theirs {

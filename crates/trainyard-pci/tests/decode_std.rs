@@ -10,41 +10,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+mod common;
+use common::{hex_inputs, lspci_vvv, normalize};
 
 use trainyard_pci::{decode_config, read_hex_dumps, CapabilitySpace, Device};
 
 /// A device's header lines and standard capability blocks as `(depth, text)` lines, the
 /// block title lines at depth 0 and their register lines one deeper.
 type Lines = Vec<(usize, String)>;
-
-fn normalize(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn inputs() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let corpus = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/hex"));
-    let synthetic = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/synthetic"));
-    for (dir, keep) in [
-        (
-            corpus,
-            (|n: &str| !n.contains(".pciutils-vvv")) as fn(&str) -> bool,
-        ),
-        (synthetic, |n: &str| n.starts_with("std-")),
-    ] {
-        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if name.ends_with(".txt") && keep(&name) {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 /// True for a `Capabilities:` line of the extended list (`[100 v1]`).
 fn is_extended(line: &str) -> bool {
@@ -55,16 +30,7 @@ fn is_extended(line: &str) -> bool {
 
 /// lspci's header and standard-capability lines, per device address.
 fn lspci_lines(path: &Path) -> BTreeMap<String, Lines> {
-    let out = Command::new("lspci")
-        .args(["-D", "-F"])
-        .arg(path)
-        .arg("-vvv")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `lspci` (pciutils 3.9 is the oracle of this test): {e}")
-        });
-    assert!(out.status.success(), "lspci failed on {}", path.display());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = lspci_vvv(path);
     let mut devices: BTreeMap<String, Lines> = BTreeMap::new();
     let mut current = String::new();
     let mut keep = true;
@@ -123,7 +89,7 @@ fn our_lines(dev: &Device) -> Lines {
 fn header_and_standard_capabilities_match_lspci() {
     let mut failures = Vec::new();
     let mut devices = 0;
-    for path in inputs() {
+    for path in hex_inputs("std-") {
         let theirs = lspci_lines(&path);
         let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).to_string();
         let (dumps, _) = read_hex_dumps(&text);
