@@ -71,3 +71,24 @@ pub fn fill_names(dev: &mut Device) {
         );
     }
 }
+
+/// Class code (base class and subclass) for a class name as lspci prints it
+/// (`3D controller` → `0x0302`). Names that are a base class only (`Mass storage
+/// controller`) give the base class with subclass 0x80 ("other").
+pub fn class_by_name(name: &str) -> Option<u16> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static TABLE: OnceLock<HashMap<&'static str, u16>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = HashMap::new();
+        for class in pci_ids::Classes::iter() {
+            t.entry(class.name())
+                .or_insert(u16::from(class.id()) << 8 | 0x80);
+            for sub in class.subclasses() {
+                t.insert(sub.name(), u16::from(class.id()) << 8 | u16::from(sub.id()));
+            }
+        }
+        t
+    });
+    table.get(name).copied()
+}

@@ -13,7 +13,9 @@ pub mod fields;
 pub mod hexdump;
 pub mod ids;
 pub mod render;
+pub mod role;
 pub mod text;
+pub mod topology;
 
 pub use address::PciAddress;
 pub use decode::{decode_config, DecodeError};
@@ -21,3 +23,5 @@ pub use device::{
     BusNumbers, Capability, CapabilitySpace, Device, DeviceIds, DeviceNames, Field, Line,
 };
 pub use hexdump::{read_hex_dumps, HexDump, HexDumpError, HexDumpReader};
+pub use role::{PortType, Role};
+pub use topology::Topology;
