@@ -1,0 +1,1 @@
+//! Reading one node from any input (being written).
