@@ -1,0 +1,1 @@
+//! The RDMA rulebook (being written).
