@@ -49,7 +49,15 @@ const MULTI_WORD_NAMES: &[&str] = &["Exit Latency", "LN System CLS", "PME ReqID"
 
 /// Derives the flat settings of a device from its header and capability lines.
 pub fn device_fields(dev: &Device) -> Vec<Field> {
-    let mut sink = Sink::default();
+    // About three settings per line; sizing up front saves the rehashes and regrowths
+    // that showed in parse profiles.
+    let lines = dev.header.len()
+        + dev
+            .capabilities
+            .iter()
+            .map(|c| c.lines.len() + 1)
+            .sum::<usize>();
+    let mut sink = Sink::with_capacity(lines * 3);
     tokenize_block(&dev.header, true, |reg| reg.to_string(), &mut sink);
     for cap in &dev.capabilities {
         let prefix = capability_prefix(cap);
@@ -99,14 +107,55 @@ fn canonical_key(key: &str) -> Option<&'static str> {
     })
 }
 
+/// `reg.name`, built directly: this runs for every field of every device, and `format!`
+/// costs several times more than two copies.
+fn join_key(reg: &str, name: &str) -> String {
+    let mut key = String::with_capacity(reg.len() + 1 + name.len());
+    key.push_str(reg);
+    key.push('.');
+    key.push_str(name);
+    key
+}
+
+/// FNV-1a: keys are short, trusted-length strings hashed once per field, where SipHash's
+/// setup cost dominated parsing profiles. Hash flooding is no concern: a device's key
+/// count is bounded by its line count.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
 /// Collects fields, making keys unique.
 #[derive(Default)]
 struct Sink {
     fields: Vec<Field>,
-    seen: HashMap<String, u32>,
+    seen: HashMap<String, u32, std::hash::BuildHasherDefault<Fnv>>,
 }
 
 impl Sink {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            fields: Vec::with_capacity(n),
+            seen: HashMap::with_capacity_and_hasher(n, Default::default()),
+        }
+    }
+
     fn push(&mut self, key: String, value: String) {
         // `DevCtl: Report errors: Correctable+ ...` (lspci before 3.7) is a label, not a
         // setting: its flags follow under their own names.
@@ -117,9 +166,18 @@ impl Sink {
             Some(k) => k.to_string(),
             None => key,
         };
-        let n = self.seen.entry(key.clone()).or_insert(0);
-        *n += 1;
-        let key = if *n == 1 { key } else { format!("{key}#{n}") };
+        // Most keys are new: look up before cloning, so a repeat costs no allocation and a
+        // new key one.
+        let key = match self.seen.get_mut(key.as_str()) {
+            Some(n) => {
+                *n += 1;
+                format!("{key}#{n}")
+            }
+            None => {
+                self.seen.insert(key.clone(), 1);
+                key
+            }
+        };
         self.fields.push(Field { key, value });
     }
 
@@ -436,7 +494,7 @@ fn tokenize_content(reg: &str, content: &str, sink: &mut Sink) {
                     &mut any_in_line,
                     false,
                 );
-                sink.push(format!("{reg_owned}.{name}"), sign.to_string());
+                sink.push(join_key(&reg_owned, name), sign.to_string());
                 any_in_line = true;
                 continue;
             }
@@ -449,7 +507,7 @@ fn tokenize_content(reg: &str, content: &str, sink: &mut Sink) {
                     &mut any_in_line,
                     false,
                 );
-                sink.push(format!("{reg_owned}.{k}"), v.to_string());
+                sink.push(join_key(&reg_owned, k), v.to_string());
                 any_in_line = true;
                 continue;
             }
@@ -484,7 +542,7 @@ fn flush(
     if let Some(name) = sub.take() {
         let value = phrase.join(" ");
         phrase.clear();
-        push_value(sink, format!("{reg}.{name}"), &value);
+        push_value(sink, join_key(reg, &name), &value);
         *any_in_line = true;
         return true;
     }
@@ -497,9 +555,9 @@ fn flush(
         joined.starts_with(*n) && joined.len() > n.len() && joined.as_bytes()[n.len()] == b' '
     });
     if let Some(name) = multi {
-        push_value(sink, format!("{reg}.{name}"), joined[name.len()..].trim());
+        push_value(sink, join_key(reg, name), joined[name.len()..].trim());
     } else if words.len() >= 2 && is_name_word(words[0]) {
-        push_value(sink, format!("{reg}.{}", words[0]), &words[1..].join(" "));
+        push_value(sink, join_key(reg, words[0]), &words[1..].join(" "));
     } else if continues_previous && *any_in_line {
         sink.append_last(", ", &joined);
     } else {
@@ -520,7 +578,7 @@ fn push_value(sink: &mut Sink, key: String, value: &str) {
         if let Some(v) = value.strip_suffix(suffix) {
             sink.push(key.clone(), v.trim_end().to_string());
             if let Some(n) = note {
-                sink.push(format!("{key}.Note"), n.to_string());
+                sink.push(join_key(&key, "Note"), n.to_string());
             }
             return;
         }
