@@ -23,12 +23,13 @@ fn first_devices(text: &str, n: usize) -> String {
     let mut out = String::new();
     let mut seen = 0;
     for line in text.lines() {
-        if !line.is_empty() && !line.starts_with(char::is_whitespace) && line.contains(' ') {
-            if line.split(' ').next().is_some_and(|t| t.contains('.')) {
-                seen += 1;
-                if seen > n {
-                    break;
-                }
+        let header = !line.starts_with(char::is_whitespace)
+            && line.contains(' ')
+            && line.split(' ').next().is_some_and(|t| t.contains('.'));
+        if header {
+            seen += 1;
+            if seen > n {
+                break;
             }
         }
         out.push_str(line);
