@@ -1,0 +1,116 @@
+//! ACS redirect on a port above a GPU or RDMA NIC.
+//!
+//! With ACS P2P Request/Completion Redirect (or Egress Control) set on a switch downstream
+//! port or root port, peer-to-peer TLPs that would turn around inside the switch are sent up
+//! to the root complex instead: GPU↔NIC and GPU↔GPU traffic crosses the CPU's IOMMU, which is
+//! slow at best and, where the root complex does not forward peer traffic, hangs NCCL.
+//! `SrcValid` and `UpstreamFwd` alone do not redirect anything (source validation checks
+//! requester ids; upstream forwarding only governs traffic already sent up), so they are
+//! reported as evidence, not as the trigger. Gigabyte's BIOS leaves `SrcValid+` with every
+//! redirect bit off, which is healthy.
+
+use trainyard_pci::PortType;
+
+use super::context::Context;
+use super::values::on;
+use super::{Output, RuleInfo, Severity};
+
+/// The rule.
+pub(crate) const INFO: RuleInfo = RuleInfo {
+    id: "acs-redirect",
+    severity: Severity::Error,
+    title: "ACS redirect enabled on a port above a GPU or RDMA NIC",
+    source: "NCCL Troubleshooting, \"PCI Access Control Services (ACS)\"; NVIDIA/nccl#304",
+};
+
+/// Bits that send peer-to-peer traffic to the root complex.
+const REDIRECT: &[&str] = &["ACSCtl.ReqRedir", "ACSCtl.CmpltRedir", "ACSCtl.EgressCtrl"];
+/// All ACS control bits shown as evidence.
+const EVIDENCE: &[&str] = &[
+    "ACSCtl.SrcValid",
+    "ACSCtl.TransBlk",
+    "ACSCtl.ReqRedir",
+    "ACSCtl.CmpltRedir",
+    "ACSCtl.UpstreamFwd",
+    "ACSCtl.EgressCtrl",
+    "ACSCtl.DirectTrans",
+];
+
+pub(crate) fn check(ctx: &Context, out: &mut Output) {
+    for i in 0..ctx.devices().len() {
+        if !ctx.is_downstream_port(i) {
+            continue;
+        }
+        let d = ctx.dev(i);
+        let set: Vec<&str> = REDIRECT.iter().copied().filter(|k| on(d, k)).collect();
+        if set.is_empty() {
+            continue;
+        }
+        let below: Vec<usize> = ctx
+            .subtree(i)
+            .into_iter()
+            .filter(|&j| ctx.is_p2p_endpoint(j))
+            .collect();
+        if below.is_empty() {
+            continue;
+        }
+        let root_port = d.port_type() == Some(PortType::RootPort);
+        let severity = if ctx.platform.virtual_machine {
+            Severity::Info
+        } else if root_port {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
+        let mut f = ctx.finding(&INFO, severity, i, EVIDENCE);
+        let bits = set
+            .iter()
+            .map(|k| k.trim_start_matches("ACSCtl."))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let names = below
+            .iter()
+            .take(3)
+            .map(|&j| ctx.describe(j))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = below.len().saturating_sub(3);
+        f.summary = format!(
+            "ACS {bits} enabled on {} {} above {names}{}",
+            ctx.role_word(i),
+            d.address,
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+        f.why = if ctx.platform.virtual_machine {
+            format!(
+                "This node looks like a virtual machine ({}). Hypervisors set ACS along \
+                 GPU/NIC paths on purpose so passthrough devices stay isolated (NVIDIA's \
+                 virtualized setups pair it with ATS); expected here, listed for the record.",
+                ctx.platform.evidence
+            )
+        } else if root_port {
+            "ACS redirect on a root port sends peer-to-peer traffic between devices below it \
+             through the root complex and its IOMMU instead of letting it turn around below \
+             the port; GPUDirect RDMA and NCCL P2P slow down or hang."
+                .into()
+        } else {
+            "ACS redirect on a switch downstream port sends every peer-to-peer request from the \
+             GPU/NIC below it up to the root complex instead of across the switch: GPUDirect \
+             RDMA and NCCL P2P lose most of their bandwidth or hang. NCCL's troubleshooting \
+             guide says to disable ACS on bare metal."
+                .into()
+        };
+        f.fix = format!(
+            "Disable ACS in the BIOS (often under PCIe/IIO settings, or by disabling VT-d/IOMMU \
+             if not needed); now, not persistent: `setpci -s {} ECAP_ACS+0x6.w=0000`; at boot: \
+             kernel parameter `pci=disable_acs_redir={}` (or `pci=config_acs=...` on kernels that have it).",
+            d.address, d.address
+        );
+        f.related = ctx.addresses(&below);
+        out.findings.push(f);
+    }
+}

@@ -1,0 +1,160 @@
+//! Bare metal or virtual machine, and what the input cannot tell us.
+//!
+//! Rules judge ACS and the IOMMU differently inside a VM: NVIDIA's virtualized setups enable
+//! ATS and set ACS along GPU/NIC paths on purpose (REFERENCE.md §1, NVIDIA AI Enterprise "ATS
+//! and ACS configuration"), so what is an error on bare metal is expected there.
+
+use serde::Serialize;
+use trainyard_pci::Device;
+
+use super::context::Context;
+use super::Output;
+use crate::node::Node;
+
+/// What the rules believe the node is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Platform {
+    /// Whether the node runs under a hypervisor.
+    pub virtual_machine: bool,
+    /// What showed it (`DMI sys_vendor "QEMU"`, `virtio device 0000:00:03.0`), or why bare
+    /// metal was assumed.
+    pub evidence: String,
+    /// Whether DMI was available to decide (snapshots); otherwise devices alone decided.
+    pub from_dmi: bool,
+}
+
+/// DMI vendor/product words of hypervisors.
+const DMI_HYPERVISORS: &[&str] = &[
+    "QEMU",
+    "KVM",
+    "Microsoft Corporation Virtual Machine",
+    "Virtual Machine",
+    "VMware",
+    "Xen",
+    "innotek",
+    "VirtualBox",
+    "Amazon EC2",
+    "Google Compute Engine",
+    "OpenStack",
+    "Bochs",
+    "Parallels",
+];
+
+/// Vendor ids of purely virtual PCI devices: virtio (Red Hat/Qumranet), QEMU, VMware,
+/// Microsoft Hyper-V, Xen.
+const VIRTUAL_VENDORS: &[u16] = &[0x1af4, 0x1b36, 0x15ad, 0x1414, 0x5853];
+
+/// Name words of virtual devices, for text input without `-n`.
+const VIRTUAL_NAMES: &[&str] = &["Virtio", "QEMU", "VMware", "Hyper-V", "XenSource"];
+
+impl Platform {
+    /// Decides from DMI (when the node has a snapshot) and from virtual devices.
+    pub(crate) fn detect(node: &Node) -> Self {
+        if let Some(snap) = &node.snapshot {
+            let dmi = &snap.dmi;
+            for (name, value) in [
+                ("sys_vendor", &dmi.sys_vendor),
+                ("product_name", &dmi.product_name),
+                ("board_vendor", &dmi.board_vendor),
+            ] {
+                if let Some(v) = value {
+                    // Bare-metal EC2 instances report "Amazon EC2" too, with a `.metal`
+                    // product name.
+                    let metal = dmi
+                        .product_name
+                        .as_deref()
+                        .is_some_and(|p| p.contains("metal"));
+                    if !metal && DMI_HYPERVISORS.iter().any(|h| v.contains(h)) {
+                        return Self {
+                            virtual_machine: true,
+                            evidence: format!("DMI {name} \"{v}\""),
+                            from_dmi: true,
+                        };
+                    }
+                }
+            }
+        }
+        if let Some(d) = node.devices.iter().find(|d| is_virtual_device(d)) {
+            return Self {
+                virtual_machine: true,
+                evidence: format!(
+                    "virtual device {} ({})",
+                    d.address,
+                    d.names.device.as_deref().unwrap_or("unknown")
+                ),
+                from_dmi: false,
+            };
+        }
+        let from_dmi = node
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.dmi.sys_vendor.is_some() || s.dmi.product_name.is_some());
+        Self {
+            virtual_machine: false,
+            evidence: if from_dmi {
+                "DMI names no hypervisor and no virtual PCI devices are present".into()
+            } else {
+                "no virtual PCI devices (virtio, QEMU, Hyper-V, VMware, Xen) are present".into()
+            },
+            from_dmi,
+        }
+    }
+}
+
+fn is_virtual_device(d: &Device) -> bool {
+    if d.ids.vendor.is_some_and(|v| VIRTUAL_VENDORS.contains(&v)) {
+        return true;
+    }
+    let name = [&d.names.vendor, &d.names.device];
+    name.iter()
+        .filter_map(|n| n.as_deref())
+        .any(|n| VIRTUAL_NAMES.iter().any(|w| n.contains(w)))
+}
+
+/// Unchecked entries that concern every rule: how bare metal was decided, and devices whose
+/// extended capabilities lspci could not read.
+pub(crate) fn note_unknowns(ctx: &Context, out: &mut Output) {
+    if !ctx.platform.from_dmi && !ctx.platform.virtual_machine {
+        out.unchecked(
+            &super::acs::INFO,
+            "whether the node is a virtual machine",
+            format!(
+                "{} carries no DMI identity; judged bare metal because {}",
+                ctx.input_name(),
+                ctx.platform.evidence
+            ),
+        );
+    }
+    let denied: Vec<String> = ctx
+        .devices()
+        .iter()
+        .filter(|d| d.field("Capabilities") == Some("<access denied>"))
+        .map(|d| d.address.to_string())
+        .collect();
+    if !denied.is_empty() {
+        let shown = denied
+            .iter()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = denied.len().saturating_sub(8);
+        let list = if more > 0 {
+            format!("{shown} and {more} more")
+        } else {
+            shown
+        };
+        for rule in [
+            &super::acs::INFO,
+            &super::link::WIDTH,
+            &super::aer::UNCORRECTABLE,
+        ] {
+            out.unchecked(
+                rule,
+                format!("capabilities of {} devices: {list}", denied.len()),
+                "lspci printed `Capabilities: <access denied>`: it was not run as root, so \
+                 ACS, link and AER registers were not read; rerun `lspci -vvv` as root",
+            );
+        }
+    }
+}
