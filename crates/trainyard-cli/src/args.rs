@@ -31,6 +31,36 @@ pub enum Command {
     /// Read PCI configuration: lspci text and raw config space, as one device model.
     #[command(subcommand)]
     Pci(PciCommand),
+
+    /// Collect this node's hardware snapshot (PCI config space, DMI, kernel, IOMMU, RDMA,
+    /// GPUs, CPU) as JSON; see docs/snapshot.md.
+    ///
+    /// Examples:
+    ///   sudo trainyard snapshot -o node.json
+    ///   srun -N512 trainyard snapshot -o /shared/snap/%h.json
+    ///   trainyard snapshot --root /tmp/fake-tree --host node001
+    #[command(verbatim_doc_comment)]
+    Snapshot(SnapshotArgs),
+}
+
+/// `trainyard snapshot` options.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Output file (`-` or nothing: standard output); `%h` is replaced by the host name.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Read a fake tree holding `sys/` and `proc/` instead of `/` (runs no tools).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Host name to record instead of the kernel's.
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+
+    /// Do not run nvidia-smi (GPUs are then listed from PCI identity only).
+    #[arg(long)]
+    pub no_tools: bool,
 }
 
 /// `trainyard pci ...`

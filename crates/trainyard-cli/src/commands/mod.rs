@@ -1,6 +1,7 @@
 //! One module per command group.
 
 mod pci;
+mod snapshot;
 
 use crate::args::{Cli, Command};
 use crate::exit::Exit;
@@ -9,5 +10,6 @@ use crate::exit::Exit;
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Pci(cmd) => pci::run(cmd),
+        Command::Snapshot(args) => snapshot::run(&args),
     }
 }
