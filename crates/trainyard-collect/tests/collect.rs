@@ -1,5 +1,6 @@
 //! The collector on fake `/sys` + `/proc` trees built from the real config-space dumps of
 //! the corpus (`tests/data/hex`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
 //! The collector on this machine's real `/`. Only invariants: the machine may be a VM
 //! without GPUs, DMI or loadable modules, and may or may not run the test as root.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use trainyard_collect::{collect, CollectOptions};
 use trainyard_snapshot::Snapshot;
