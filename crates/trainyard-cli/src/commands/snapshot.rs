@@ -72,7 +72,7 @@ fn write_file(path: &Path, json: &str) -> anyhow::Result<()> {
         std::process::id()
     ));
     let result = std::fs::write(&tmp, format!("{json}\n"))
-        .with_context(|| format!("cannot write {}", tmp.display()))
+        .with_context(|| format!("cannot write {}", path.display()))
         .and_then(|()| {
             std::fs::rename(&tmp, path)
                 .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
