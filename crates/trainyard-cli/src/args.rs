@@ -41,6 +41,61 @@ pub enum Command {
     ///   trainyard snapshot --root /tmp/fake-tree --host node001
     #[command(verbatim_doc_comment)]
     Snapshot(SnapshotArgs),
+
+    /// Lint one node for settings that break or slow GPUDirect RDMA and NCCL.
+    ///
+    /// Checks ACS redirect on ports above GPUs and RDMA NICs, downtrained links, MaxPayload
+    /// and MaxReadReq, relaxed ordering, AER errors, IOMMU translation, GPU/NIC affinity,
+    /// nvidia_peermem, and IB port state. Without INPUT it collects from this machine; INPUT
+    /// may be a snapshot (`trainyard snapshot`), `lspci -vvv` text, or an `lspci -xxxx` dump.
+    /// What the input cannot tell (lspci text has no kernel command line) is listed as not
+    /// checked, never silently passed.
+    ///
+    /// Examples:
+    ///   sudo trainyard doctor
+    ///   trainyard doctor node17.json --json
+    ///   ssh node17 sudo lspci -vvv | trainyard doctor - --fail-on warning
+    ///
+    /// Exit status: 0 no finding at or above --fail-on, 1 findings, 2 unreadable input.
+    #[command(verbatim_doc_comment)]
+    Doctor(DoctorArgs),
+}
+
+/// `trainyard doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Snapshot, lspci text or hex dump; `-` reads stdin; nothing collects from this machine.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// Print the report as JSON (see docs/doctor.md).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit 1 when a finding is at least this severe.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+
+    /// Collect from a fake root (a directory with `sys/` and `proc/`) instead of `/`.
+    #[arg(long, value_name = "DIR", conflicts_with = "input")]
+    pub root: Option<PathBuf>,
+
+    /// List the rules and exit.
+    #[arg(long)]
+    pub list_rules: bool,
+}
+
+/// Severity threshold for the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warning,
+    /// Any finding.
+    Info,
+    /// Never exit 1.
+    Never,
 }
 
 /// `trainyard snapshot` options.

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+mod doctor;
 mod pci;
 mod snapshot;
 
@@ -11,5 +12,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Pci(cmd) => pci::run(cmd),
         Command::Snapshot(args) => snapshot::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
     }
 }
