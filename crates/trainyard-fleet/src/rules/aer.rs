@@ -23,7 +23,7 @@ pub(crate) const UNCORRECTABLE: RuleInfo = RuleInfo {
     id: "aer-uncorrectable",
     severity: Severity::Error,
     title: "Uncorrectable PCIe errors latched or counted",
-    source: "PCIe Base Spec §6.2 (error classes); pciutils (UESta/DevSta); Linux Documentation/PCI/pcieaer-howto.rst (aer_dev_fatal, aer_dev_nonfatal)",
+    source: "PCIe Base Spec §6.2 (error classes); pciutils (UESta/DevSta); Linux Documentation/ABI/testing/sysfs-bus-pci-devices-aer_stats (aer_dev_fatal, aer_dev_nonfatal)",
 };
 
 /// Correctable errors.
@@ -31,7 +31,7 @@ pub(crate) const CORRECTABLE: RuleInfo = RuleInfo {
     id: "aer-correctable",
     severity: Severity::Warning,
     title: "Correctable PCIe errors latched or counted",
-    source: "pciutils (CESta/DevSta); Linux Documentation/PCI/pcieaer-howto.rst (aer_dev_correctable); NVIDIA DCGM PCIe plugin (replay counts)",
+    source: "pciutils (CESta/DevSta); Linux Documentation/ABI/testing/sysfs-bus-pci-devices-aer_stats (aer_dev_correctable); NVIDIA DCGM PCIe plugin (replay counts)",
 };
 
 /// Unsupported Request and advisory bits only: usually enumeration noise.

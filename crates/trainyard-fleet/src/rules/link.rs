@@ -159,7 +159,19 @@ fn width_rule(ctx: &Context, link: &Link, d: &Device, out: &mut Output) {
     if sta >= cap {
         return;
     }
-    let mut f = evidence(ctx, link, &WIDTH, Severity::Error);
+    // Lanes lost on a GPU/NIC path are what this rulebook is about; a narrow link elsewhere
+    // (a RAID card, a BMC bridge) is still a fault, but not one that stalls NCCL.
+    let on_path = ctx.is_p2p_endpoint(link.dev)
+        || ctx
+            .subtree(link.dev)
+            .iter()
+            .any(|&j| ctx.is_p2p_endpoint(j));
+    let severity = if on_path {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let mut f = evidence(ctx, link, &WIDTH, severity);
     f.summary = format!(
         "{} link at x{sta} of x{cap}{}",
         ctx.describe(link.dev),
@@ -172,6 +184,10 @@ fn width_rule(ctx: &Context, link: &Link, d: &Device, out: &mut Output) {
          setting that splits the slot.",
         f64::from(sta) * 100.0 / f64::from(cap)
     );
+    if !on_path {
+        f.why
+            .push_str(" No GPU or RDMA NIC is behind this link, so NCCL is not affected.");
+    }
     f.fix = "Check the slot's bifurcation setting in the BIOS (x16, not x8x8); reseat the card \
              and riser or retimer cable; if it persists, move the card to another slot to tell \
              card from slot. dmesg shows \"limited by ... x8 link\" at boot."
