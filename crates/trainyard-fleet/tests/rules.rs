@@ -82,6 +82,11 @@ fn acs_redirect_fires_on_the_hpe_cray_switch_ports_above_h100s_and_connectx5() {
         acs.contains(&(Severity::Error, dev("0000:02:01.0"))),
         "{acs:?}"
     );
+    // A switch port above an H100 with no GPU/NIC peer under the same switch: a warning.
+    assert!(
+        acs.contains(&(Severity::Warning, dev("0000:62:01.0"))),
+        "{acs:?}"
+    );
     // The root port above them: a warning.
     assert!(
         acs.contains(&(Severity::Warning, dev("0000:00:01.1"))),

@@ -55,9 +55,12 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
             continue;
         }
         let root_port = d.port_type() == Some(PortType::RootPort);
+        // Redirect hurts where P2P would otherwise turn around in the switch: between a
+        // device below this port and a GPU/NIC below a sibling port of the same switch.
+        let peers = switch_peers(ctx, i, &below);
         let severity = if ctx.platform.virtual_machine {
             Severity::Info
-        } else if root_port {
+        } else if root_port || peers.is_empty() {
             Severity::Warning
         } else {
             Severity::Error
@@ -92,6 +95,12 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
                  virtualized setups pair it with ATS); expected here, listed for the record.",
                 ctx.platform.evidence
             )
+        } else if !root_port && peers.is_empty() {
+            "ACS redirect on this switch port sends peer-to-peer requests from the GPU/NIC \
+             below it to the root complex. No other GPU or RDMA NIC sits under the same switch \
+             today, so its P2P crosses the root complex anyway; it becomes a slowdown or hang \
+             as soon as a peer is added, and fleets should be uniform."
+                .into()
         } else if root_port {
             "ACS redirect on a root port sends peer-to-peer traffic between devices below it \
              through the root complex and its IOMMU instead of letting it turn around below \
@@ -110,7 +119,23 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
              kernel parameter `pci=disable_acs_redir={}` (or `pci=config_acs=...` on kernels that have it).",
             d.address, d.address
         );
-        f.related = ctx.addresses(&below);
+        let mut related = below.clone();
+        related.extend(peers.iter().copied());
+        f.related = ctx.addresses(&related);
         out.findings.push(f);
     }
+}
+
+/// GPUs and RDMA NICs under the same switch as downstream port `port`, but not below it.
+fn switch_peers(ctx: &Context, port: usize, below: &[usize]) -> Vec<usize> {
+    let Some(upstream) = ctx.node.topology.parent(port) else {
+        return Vec::new();
+    };
+    if ctx.dev(upstream).port_type() != Some(PortType::UpstreamPort) {
+        return Vec::new();
+    }
+    ctx.subtree(upstream)
+        .into_iter()
+        .filter(|&j| ctx.is_p2p_endpoint(j) && !below.contains(&j))
+        .collect()
 }

@@ -182,3 +182,20 @@ fn base(ctx: &Context, dev: &IbDevice, port: &IbPort, rule: &RuleInfo, sev: Seve
     }
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_states() {
+        assert_eq!(gbps("400 Gb/sec (4X NDR)"), Some(400.0));
+        assert_eq!(gbps("2.5 Gb/sec (1X SDR)"), Some(2.5));
+        assert_eq!(gbps("garbage"), None);
+        let port = IbPort {
+            state: Some("4: ACTIVE".into()),
+            ..IbPort::default()
+        };
+        assert!(active(&port) && phys_up(&port));
+    }
+}

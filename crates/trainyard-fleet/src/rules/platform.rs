@@ -158,3 +158,42 @@ pub(crate) fn note_unknowns(ctx: &Context, out: &mut Output) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::InputKind;
+
+    fn node(text: &str) -> Node {
+        let devices = trainyard_pci::text::parse_str(text).devices;
+        Node::from_devices("n", InputKind::LspciText, devices)
+    }
+
+    #[test]
+    fn virtio_device_means_vm() {
+        let p = Platform::detect(&node(
+            "00:03.0 Ethernet controller [0200]: Red Hat, Inc. Virtio network device [1af4:1000]\n",
+        ));
+        assert!(p.virtual_machine);
+        assert!(p.evidence.contains("00:03.0"), "{}", p.evidence);
+        // Without ids, the name decides.
+        let p = Platform::detect(&node(
+            "00:03.0 Ethernet controller: Red Hat, Inc. Virtio network device\n",
+        ));
+        assert!(p.virtual_machine);
+    }
+
+    #[test]
+    fn dmi_decides_and_metal_ec2_is_bare_metal() {
+        let mut n = node("00:00.0 Host bridge [0600]: Intel Corporation Device [8086:1234]\n");
+        let mut snap = trainyard_snapshot::Snapshot::new("n", "t", "c");
+        snap.dmi.sys_vendor = Some("Amazon EC2".into());
+        snap.dmi.product_name = Some("p5.48xlarge".into());
+        n.snapshot = Some(snap.clone());
+        assert!(Platform::detect(&n).virtual_machine);
+        snap.dmi.product_name = Some("c7i.metal-48xl".into());
+        n.snapshot = Some(snap);
+        let p = Platform::detect(&n);
+        assert!(!p.virtual_machine && p.from_dmi, "{p:?}");
+    }
+}
