@@ -125,6 +125,7 @@ pub(crate) fn note_unknowns(ctx: &Context, out: &mut Output) {
             ),
         );
     }
+    short_config(ctx, out);
     let denied: Vec<String> = ctx
         .devices()
         .iter()
@@ -132,18 +133,8 @@ pub(crate) fn note_unknowns(ctx: &Context, out: &mut Output) {
         .map(|d| d.address.to_string())
         .collect();
     if !denied.is_empty() {
-        let shown = denied
-            .iter()
-            .take(8)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        let more = denied.len().saturating_sub(8);
-        let list = if more > 0 {
-            format!("{shown} and {more} more")
-        } else {
-            shown
-        };
+        let refs: Vec<&str> = denied.iter().map(String::as_str).collect();
+        let list = brief(&refs);
         for rule in [
             &super::acs::INFO,
             &super::link::WIDTH,
@@ -156,6 +147,68 @@ pub(crate) fn note_unknowns(ctx: &Context, out: &mut Output) {
                  ACS, link and AER registers were not read; rerun `lspci -vvv` as root",
             );
         }
+    }
+}
+
+/// Snapshot functions whose config space was read short: without root, sysfs `config` gives
+/// 64 bytes (no capabilities at all); 256 bytes hold the standard capabilities (link, MaxPayload)
+/// but not the extended ones (ACS, AER) that live from offset 0x100.
+fn short_config(ctx: &Context, out: &mut Output) {
+    let Some(snap) = &ctx.node.snapshot else {
+        return;
+    };
+    let list = |max: usize| -> Vec<&str> {
+        snap.pci
+            .iter()
+            .filter(|f| f.config.len() <= max)
+            .map(|f| f.address.as_str())
+            .collect()
+    };
+    let header_only = list(64);
+    if !header_only.is_empty() {
+        for rule in [
+            &super::acs::INFO,
+            &super::link::WIDTH,
+            &super::aer::UNCORRECTABLE,
+        ] {
+            out.unchecked(
+                rule,
+                format!(
+                    "capabilities of {} PCI functions: {}",
+                    header_only.len(),
+                    brief(&header_only)
+                ),
+                "the collector read only the 64-byte header of their config space (not root): \
+                 no link, payload, ACS or AER registers; collect the snapshot as root",
+            );
+        }
+    }
+    let no_extended: Vec<&str> = list(256)
+        .into_iter()
+        .filter(|a| !header_only.contains(a))
+        .collect();
+    if !no_extended.is_empty() {
+        for rule in [&super::acs::INFO, &super::aer::UNCORRECTABLE] {
+            out.unchecked(
+                rule,
+                format!(
+                    "extended capabilities of {} PCI functions: {}",
+                    no_extended.len(),
+                    brief(&no_extended)
+                ),
+                "only 256 bytes of their config space were read: ACS and AER live in the \
+                 extended space from offset 0x100",
+            );
+        }
+    }
+}
+
+/// The first few items of a list, then a count.
+fn brief(items: &[&str]) -> String {
+    let shown = items.iter().take(8).copied().collect::<Vec<_>>().join(", ");
+    match items.len().saturating_sub(8) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
     }
 }
 
@@ -181,6 +234,19 @@ mod tests {
             "00:03.0 Ethernet controller: Red Hat, Inc. Virtio network device\n",
         ));
         assert!(p.virtual_machine);
+    }
+
+    #[test]
+    fn text_without_root_is_listed_as_unchecked() {
+        let n = node(
+            "00:01.0 PCI bridge: Intel Corporation Device 1234\n\tCapabilities: <access denied>\n",
+        );
+        let r = super::super::check_node(&n);
+        assert!(
+            r.unchecked.iter().any(|u| u.what.contains("00:01.0")),
+            "{:?}",
+            r.unchecked
+        );
     }
 
     #[test]
