@@ -644,3 +644,25 @@ fn short_config_space_in_a_snapshot_is_listed_as_unchecked() {
     // Nothing can be judged from headers alone, so nothing fires.
     assert!(of(&r, "acs-redirect").is_empty());
 }
+
+#[test]
+fn every_corpus_text_dump_is_judged_without_panicking() {
+    let mut seen = 0;
+    for dir in ["vvv", "faulty", "gpu-servers", "tree", "hex"] {
+        let Ok(entries) = std::fs::read_dir(corpus(dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let text =
+                String::from_utf8_lossy(&std::fs::read(e.path()).unwrap_or_default()).into_owned();
+            let devices = trainyard_pci::text::parse_str(&text).devices;
+            let r = rules::check_node(&Node::from_devices("n", InputKind::LspciText, devices));
+            for f in &r.findings {
+                assert!(!f.summary.is_empty() && !f.why.is_empty() && !f.fix.is_empty());
+                assert!(rules::rules().iter().any(|i| i.id == f.rule));
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen > 10, "{seen}");
+}
