@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn raw_config_of_a_wrong_size_is_an_error() {
-        let bytes = vec![0u8; 100];
+        let bytes = [0u8; 100];
         assert!(matches!(
             read_input("x", &bytes[..]),
             Err(IngestError::NotConfigSpace(100))

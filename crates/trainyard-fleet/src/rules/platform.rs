@@ -126,6 +126,8 @@ pub(crate) fn note_unknowns(ctx: &Context, out: &mut Output) {
         );
     }
     short_config(ctx, out);
+    nothing_to_check(ctx, out);
+    not_collected(ctx, out);
     let denied: Vec<String> = ctx
         .devices()
         .iter()
@@ -183,9 +185,17 @@ fn short_config(ctx: &Context, out: &mut Output) {
             );
         }
     }
+    // Conventional PCI functions (virtio on most VMs, legacy devices) have only 256 bytes of
+    // config space: for them 256 is complete. Only PCI Express functions have an extended space.
+    let is_pcie = |address: &str| {
+        ctx.node
+            .devices
+            .iter()
+            .any(|d| d.address.to_string() == address && d.capability("Express").is_some())
+    };
     let no_extended: Vec<&str> = list(256)
         .into_iter()
-        .filter(|a| !header_only.contains(a))
+        .filter(|a| !header_only.contains(a) && is_pcie(a))
         .collect();
     if !no_extended.is_empty() {
         for rule in [&super::acs::INFO, &super::aer::UNCORRECTABLE] {
@@ -209,6 +219,44 @@ fn brief(items: &[&str]) -> String {
     match items.len().saturating_sub(8) {
         0 => shown,
         more => format!("{shown} and {more} more"),
+    }
+}
+
+/// A node without GPUs and RDMA NICs (a login node, this CI VM) passes the GPU/RDMA rules
+/// vacuously; say so instead of letting a clean report suggest they were checked.
+fn nothing_to_check(ctx: &Context, out: &mut Output) {
+    use trainyard_pci::Role;
+    let has = |r: Role| ctx.roles.contains(&r);
+    if has(Role::Gpu) || has(Role::RdmaNic) {
+        return;
+    }
+    let why = format!(
+        "no GPU and no RDMA NIC among the {} PCI functions of {}",
+        ctx.node.devices.len(),
+        ctx.input_name()
+    );
+    for rule in [
+        &super::acs::INFO,
+        &super::affinity::INFO,
+        &super::peermem::INFO,
+        &super::ib_port::DOWN,
+    ] {
+        out.unchecked(rule, "GPU and RDMA NIC paths", why.clone());
+    }
+}
+
+/// What the collector recorded as missing (`snapshot.missing`): facts the rules wanted and
+/// could not have, listed under the pseudo-rule `collect`.
+fn not_collected(ctx: &Context, out: &mut Output) {
+    let Some(snapshot) = &ctx.node.snapshot else {
+        return;
+    };
+    for m in &snapshot.missing {
+        out.unchecked.push(super::Unchecked {
+            rule: "collect",
+            what: m.what.clone(),
+            why: m.reason.clone(),
+        });
     }
 }
 
