@@ -174,6 +174,12 @@ impl Device {
             .map(|f| f.value.as_str())
     }
 
+    /// The settings as `(key, value)` pairs, in rendering order. Prefer this to reaching into
+    /// [`Device::fields`]: the storage of settings may change, this iterator will not.
+    pub fn fields_iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.fields.iter().map(|f| (f.key.as_str(), f.value.as_str()))
+    }
+
     /// Recomputes [`Device::fields`] from the header and capability lines.
     pub fn derive_fields(&mut self) {
         self.fields = crate::fields::device_fields(self);
