@@ -59,6 +59,68 @@ pub enum Command {
     /// Exit status: 0 no finding at or above --fail-on, 1 findings, 2 unreadable input.
     #[command(verbatim_doc_comment)]
     Doctor(DoctorArgs),
+
+    /// Work with a whole fleet of nodes: synthesize test fleets (and analyze them).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+}
+
+/// `trainyard fleet ...`
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Generate an N-node fleet from one real server (lspci text or snapshot JSON), with
+    /// per-node natural variation and injected faults, plus the ground truth as JSON.
+    ///
+    /// Examples:
+    ///   trainyard fleet synth --from tests/data/gpu-servers/hpe-cray-xd665.txt --nodes 512 \
+    ///       --out fleet/ --truth fleet/truth.json
+    ///   trainyard fleet synth --from node.json --nodes 100 --pdsh - --interleave
+    ///   trainyard fleet synth --from t.txt --nodes 64 --faults acs=12,missing=1,aer=0 --seed 7
+    ///
+    /// See docs/fleet-synth.md for the faults and the truth format.
+    #[command(verbatim_doc_comment)]
+    Synth(SynthArgs),
+}
+
+/// `trainyard fleet synth` options.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Template: `lspci -vvv` text of one whole server, or a trainyard snapshot JSON.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub from: PathBuf,
+
+    /// Number of nodes to generate.
+    #[arg(long, value_name = "N")]
+    pub nodes: usize,
+
+    /// Write one file per node into DIR (`node00001.txt` or `.json`).
+    #[arg(long, value_name = "DIR", required_unless_present = "pdsh")]
+    pub out: Option<PathBuf>,
+
+    /// Write one pdsh-style stream (`host: ` line prefixes; text templates only); `-` is stdout.
+    #[arg(long, value_name = "FILE", conflicts_with = "out")]
+    pub pdsh: Option<PathBuf>,
+
+    /// Interleave hosts in the pdsh stream in small random batches, as pdsh fanout does.
+    #[arg(long, requires = "pdsh")]
+    pub interleave: bool,
+
+    /// Write the ground truth (faults and natural variation, per node) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+
+    /// RNG seed; the same seed and template give the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Nodes per fault kind, e.g. `acs=12,downtrain=3,mrrs=2,relaxed_ordering=2,missing=1,
+    /// aer=4,bios=12`; kinds not named keep their defaults, `kind=0` disables one.
+    #[arg(long, value_name = "KIND=N,...")]
+    pub faults: Option<String>,
+
+    /// Host name prefix (`node` gives node00001, node00002, ...).
+    #[arg(long, default_value = "node")]
+    pub prefix: String,
 }
 
 /// `trainyard doctor`.

@@ -1,6 +1,8 @@
 //! One module per command group.
 
 mod doctor;
+mod fleet;
+mod fleet_synth;
 mod pci;
 mod snapshot;
 
@@ -13,5 +15,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Pci(cmd) => pci::run(cmd),
         Command::Snapshot(args) => snapshot::run(&args),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Fleet(cmd) => fleet::run(cmd),
     }
 }
