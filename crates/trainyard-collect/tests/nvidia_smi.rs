@@ -1,6 +1,7 @@
 //! GPUs from a stand-in `nvidia-smi` on `PATH`, merged with the GPUs seen on PCI.
 //!
-//! Its own test binary because it changes `PATH` for the process.
+//! Its own test binary because one test changes `PATH` for the process (the other only
+//! parses a saved output and reads no environment).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
@@ -76,4 +77,18 @@ X"#,
         .find(|m| m.what == "nvidia-smi")
         .unwrap();
     assert_eq!(m.reason, "not installed (not on PATH)");
+}
+
+#[test]
+fn real_h200_output_parses() {
+    let xml = include_str!("data/nvidia-smi-h200-q-x.xml");
+    let gpus = trainyard_collect::parse_nvidia_smi_xml(xml);
+    assert_eq!(gpus.len(), 1);
+    let g = &gpus[0];
+    assert_eq!(g.pci_address, "0000:00:06.0");
+    assert_eq!(g.name.as_deref(), Some("NVIDIA H200"));
+    assert_eq!(g.serial.as_deref(), Some("1650000000001"));
+    assert_eq!(g.vbios.as_deref(), Some("96.00.A5.00.1A"));
+    assert_eq!(g.driver_version.as_deref(), Some("580.159.04"));
+    assert_eq!(g.source, "nvidia-smi");
 }
