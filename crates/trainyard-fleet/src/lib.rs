@@ -5,6 +5,7 @@
 //! nodes, consensus, deviations) builds on the same types. No printing: reports are data.
 #![deny(missing_docs)]
 
+pub mod analysis;
 pub mod ingest;
 pub mod node;
 pub mod rules;

@@ -1,0 +1,18 @@
+//! Fleet analysis: align every node's devices to fleet-wide slots, find the consensus per
+//! slot and setting, and report the nodes that differ, with the rulebook applied to every
+//! node and aggregated.
+//!
+//! Use: make one [`Accumulator`] per worker (sharing one node counter), fold nodes in with
+//! [`Accumulator::add_node`] as they are read, then [`build_report`] from all of them.
+
+mod accumulate;
+mod classify;
+pub mod labels;
+mod nodeset;
+mod report;
+
+pub use accumulate::{Accumulator, NodeMeta};
+pub use nodeset::NodeSet;
+pub use report::{
+    build_report, Cohort, FindingKind, FleetFinding, FleetReport, Hint, SkippedInput,
+};

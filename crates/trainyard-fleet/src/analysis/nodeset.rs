@@ -1,0 +1,137 @@
+//! Sets of node indices that stay small for rare values and compact for common ones.
+//!
+//! A fleet analysis keeps, for every slot, key and value, the nodes that have it. Rare values
+//! (the interesting ones) have a few nodes: a sorted list. Common values (the fleet's
+//! consensus) have almost all of them: a bitmap of one bit per node. Memory therefore grows
+//! with the number of distinct values, not with the number of nodes times settings.
+
+use serde::Serialize;
+
+/// Above this many members a list becomes a bitmap.
+const LIST_MAX: usize = 64;
+
+/// A set of node indices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeSet {
+    /// Sorted, unique indices.
+    List(Vec<u32>),
+    /// One bit per index.
+    Bits {
+        /// Words of 64 bits.
+        words: Vec<u64>,
+        /// Number of set bits.
+        len: usize,
+    },
+}
+
+impl Default for NodeSet {
+    fn default() -> Self {
+        Self::List(Vec::new())
+    }
+}
+
+impl NodeSet {
+    /// Adds `i`.
+    pub fn insert(&mut self, i: u32) {
+        match self {
+            Self::List(v) => {
+                match v.binary_search(&i) {
+                    Ok(_) => return,
+                    Err(pos) => v.insert(pos, i),
+                }
+                if v.len() > LIST_MAX {
+                    let list = std::mem::take(v);
+                    let mut bits = Self::Bits {
+                        words: Vec::new(),
+                        len: 0,
+                    };
+                    for j in list {
+                        bits.insert(j);
+                    }
+                    *self = bits;
+                }
+            }
+            Self::Bits { words, len } => {
+                let (w, b) = ((i / 64) as usize, i % 64);
+                if words.len() <= w {
+                    words.resize(w + 1, 0);
+                }
+                if words[w] & (1 << b) == 0 {
+                    words[w] |= 1 << b;
+                    *len += 1;
+                }
+            }
+        }
+    }
+
+    /// Whether `i` is in the set.
+    pub fn contains(&self, i: u32) -> bool {
+        match self {
+            Self::List(v) => v.binary_search(&i).is_ok(),
+            Self::Bits { words, .. } => words
+                .get((i / 64) as usize)
+                .is_some_and(|w| w & (1 << (i % 64)) != 0),
+        }
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::List(v) => v.len(),
+            Self::Bits { len, .. } => *len,
+        }
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Members in increasing order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+        match self {
+            Self::List(v) => Box::new(v.iter().copied()),
+            Self::Bits { words, .. } => Box::new(words.iter().enumerate().flat_map(|(wi, &w)| {
+                (0..64u32)
+                    .filter(move |b| w & (1 << b) != 0)
+                    .map(move |b| wi as u32 * 64 + b)
+            })),
+        }
+    }
+
+    /// Adds every member of `other`.
+    pub fn union_with(&mut self, other: &NodeSet) {
+        for i in other.iter() {
+            self.insert(i);
+        }
+    }
+}
+
+impl Serialize for NodeSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_then_bits() {
+        let mut s = NodeSet::default();
+        for i in (0..500).rev().step_by(3) {
+            s.insert(i);
+            s.insert(i);
+        }
+        assert!(matches!(s, NodeSet::Bits { .. }));
+        assert_eq!(s.len(), 167);
+        assert!(s.contains(497) && !s.contains(498));
+        let v: Vec<u32> = s.iter().take(3).collect();
+        assert_eq!(v, [2, 5, 8]);
+        let mut t = NodeSet::default();
+        t.insert(1000);
+        t.union_with(&s);
+        assert_eq!(t.len(), 168);
+    }
+}

@@ -1,0 +1,543 @@
+//! The fleet report: consensus per slot and key, the nodes that deviate, missing and extra
+//! devices, rulebook findings aggregated over nodes, cohorts of nodes that share their
+//! deviations, and platform facts that explain a cohort.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::accumulate::Accumulator;
+use super::classify::{deviation_severity, missing_severity};
+use super::nodeset::NodeSet;
+use crate::rules::Severity;
+
+/// What kind of difference a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingKind {
+    /// Some nodes lack a device the fleet has.
+    Missing,
+    /// Some nodes' setting differs from the fleet's.
+    Deviation,
+    /// A rulebook finding, aggregated over the nodes it holds on.
+    Rule,
+    /// Some nodes have a device the fleet does not.
+    Extra,
+    /// A difference healthy fleets show (idle GPU link speed, probe status bits): reported,
+    /// ranked low, with the reason.
+    Variation,
+}
+
+/// One finding of the fleet report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetFinding {
+    /// Kind.
+    pub kind: FindingKind,
+    /// Severity.
+    pub severity: Severity,
+    /// Topology slot path of the (first) device concerned, or `node` for node-wide findings.
+    pub slot: String,
+    /// Every slot the finding covers (the same difference on several devices).
+    pub slots: Vec<String>,
+    /// Human label of the (first) device.
+    pub label: String,
+    /// Field key (`ACSCtl.ReqRedir`), `missing`/`extra`, or the rule id.
+    pub key: String,
+    /// The deviating nodes' value (the evidence, for rules).
+    pub value: String,
+    /// The fleet's value (majority), empty for rules.
+    pub fleet_value: String,
+    /// The nodes concerned, sorted.
+    pub nodes: Vec<String>,
+    /// `nodes.len()`.
+    pub count: usize,
+    /// One line.
+    pub summary: String,
+    /// Why it matters, or why it was ranked low.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// How to fix it (rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// Index of the cohort this finding belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cohort: Option<usize>,
+    #[serde(skip)]
+    pub(crate) set: Vec<u32>,
+}
+
+/// Nodes that share the same set of findings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cohort {
+    /// Index in `cohorts`.
+    pub id: usize,
+    /// Node names.
+    pub nodes: Vec<String>,
+    /// Number of nodes.
+    pub count: usize,
+    /// Indices into `findings`.
+    pub findings: Vec<usize>,
+    /// One line.
+    pub summary: String,
+    /// Platform facts every node of the cohort shares and the rest of the fleet does not.
+    pub hints: Vec<Hint>,
+}
+
+/// A platform fact that sets a cohort apart.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hint {
+    /// Fact key (`dmi.bios_version`).
+    pub key: String,
+    /// The cohort's value.
+    pub value: String,
+    /// The most common value in the rest of the fleet.
+    pub fleet_value: String,
+    /// `all 12 report dmi.bios_version 1.2.3; fleet: 1.3.0`.
+    pub summary: String,
+}
+
+/// An input that could not be analyzed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedInput {
+    /// Path, archive member or `<stdin>`.
+    pub input: String,
+    /// Line, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// Why.
+    pub error: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetReport {
+    /// Nodes analyzed.
+    pub nodes: usize,
+    /// Distinct device slots seen.
+    pub slots: usize,
+    /// Keys recognised as identifiers (nearly every node has its own value) and left out.
+    pub identifier_keys: usize,
+    /// Findings, most severe and rarest first.
+    pub findings: Vec<FleetFinding>,
+    /// Groups of nodes sharing their findings.
+    pub cohorts: Vec<Cohort>,
+    /// Inputs that could not be analyzed.
+    pub skipped: Vec<SkippedInput>,
+}
+
+fn sorted(set: &NodeSet) -> Vec<u32> {
+    set.iter().collect()
+}
+
+/// Builds the report from the worker accumulators.
+pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> FleetReport {
+    let mut iter = accs.into_iter();
+    let Some(mut acc) = iter.next() else {
+        return FleetReport {
+            nodes: 0,
+            slots: 0,
+            identifier_keys: 0,
+            findings: Vec::new(),
+            cohorts: Vec::new(),
+            skipped,
+        };
+    };
+    for other in iter {
+        acc.merge(other);
+    }
+    let n = acc.nodes.len();
+    let max_idx = acc.nodes.iter().map(|(i, _)| *i).max().unwrap_or(0) as usize;
+    let mut names = vec![String::new(); max_idx + 1];
+    for (i, meta) in &acc.nodes {
+        names[*i as usize] = meta.name.clone();
+    }
+    let all: Vec<u32> = {
+        let mut v: Vec<u32> = acc.nodes.iter().map(|(i, _)| *i).collect();
+        v.sort_unstable();
+        v
+    };
+
+    // (kind, key, value, fleet_value, nodes) -> finding, so that the same difference on
+    // several devices of the same nodes is one finding.
+    let mut merged: HashMap<(FindingKind, String, String, String, Vec<u32>), FleetFinding> =
+        HashMap::new();
+    let mut identifier_keys = 0;
+    let mut add = |f: FleetFinding| {
+        let k = (
+            f.kind,
+            f.key.clone(),
+            f.value.clone(),
+            f.fleet_value.clone(),
+            f.set.clone(),
+        );
+        match merged.get_mut(&k) {
+            Some(existing) => existing.slots.push(f.slot),
+            None => {
+                merged.insert(k, f);
+            }
+        }
+    };
+
+    let mut slot_names: Vec<&Box<str>> = acc.slots.keys().collect();
+    slot_names.sort();
+    for slot in slot_names {
+        let s = &acc.slots[slot];
+        let present = sorted(&s.present);
+        let p = present.len();
+        if p * 2 < n {
+            add(finding(
+                FindingKind::Extra,
+                Severity::Warning,
+                slot,
+                &s.label,
+                "extra",
+                "present",
+                "absent",
+                present.clone(),
+                format!("{} present on only {p} of {n} nodes", s.label),
+                Some("a device most nodes do not have: a different hardware configuration, or a device that should have been removed".into()),
+            ));
+            continue;
+        }
+        if p < n {
+            let missing: Vec<u32> = all
+                .iter()
+                .copied()
+                .filter(|i| !s.present.contains(*i))
+                .collect();
+            add(finding(
+                FindingKind::Missing,
+                missing_severity(s.role),
+                slot,
+                &s.label,
+                "missing",
+                "absent",
+                "present",
+                missing.clone(),
+                format!("{} missing (present on {p} of {n} nodes)", s.label),
+                Some("a device that fell off the bus, failed to train its link, or was never installed; the nodes' other devices were still aligned by topology".into()),
+            ));
+        }
+        let mut keys: Vec<(&Box<str>, &super::accumulate::KeyAcc)> = s.keys.iter().collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, k) in keys {
+            if k.high_cardinality {
+                identifier_keys += 1;
+                continue;
+            }
+            // `LnkSta.Speed.Note` follows from `LnkSta.Speed` and `LnkCap.Speed`: a difference
+            // in it is reported through those keys, not a second time.
+            if key.ends_with(".Note") {
+                continue;
+            }
+            let mut values: Vec<(&Box<str>, &NodeSet)> = k.values.iter().collect();
+            values.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+            let reported = k.reported.len();
+            let unreported: Vec<u32> = present
+                .iter()
+                .copied()
+                .filter(|i| !k.reported.contains(*i))
+                .collect();
+            // The key itself missing on most nodes (a `.Note` only some print): the
+            // fleet value is "not reported".
+            let (fleet_value, majority) = if reported * 2 < p {
+                ("(not reported)".to_string(), None)
+            } else {
+                match values.first() {
+                    Some((v, set)) => (v.to_string(), Some(set.len())),
+                    None => continue,
+                }
+            };
+            let no_majority = majority.is_some_and(|m| m * 2 < reported);
+            for (value, set) in &values {
+                if value.as_ref() == fleet_value.as_str() {
+                    continue;
+                }
+                let (mut severity, why) = deviation_severity(key, s.role, value, &fleet_value);
+                let natural = why.is_some() && severity == Severity::Info;
+                let mut why = why.map(str::to_string);
+                if no_majority && severity == Severity::Error {
+                    severity = Severity::Warning;
+                    why = Some(format!(
+                        "no value is held by a majority of nodes ({} values)",
+                        values.len()
+                    ));
+                }
+                add(finding(
+                    if natural {
+                        FindingKind::Variation
+                    } else {
+                        FindingKind::Deviation
+                    },
+                    severity,
+                    slot,
+                    &s.label,
+                    key,
+                    value,
+                    &fleet_value,
+                    sorted(set),
+                    String::new(),
+                    why,
+                ));
+            }
+            if !unreported.is_empty() && fleet_value != "(not reported)" && unreported.len() * 2 < p
+            {
+                add(finding(
+                    FindingKind::Variation,
+                    Severity::Info,
+                    slot,
+                    &s.label,
+                    key,
+                    "(not reported)",
+                    &fleet_value,
+                    unreported,
+                    String::new(),
+                    Some("the setting is absent from these nodes' output: a different lspci version, a capability not readable without root, or a different device revision".into()),
+                ));
+            }
+        }
+    }
+
+    for ((rule, slot, severity), r) in &acc.rules {
+        let evidence: Vec<String> = r
+            .sample
+            .keys
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let set = sorted(&r.nodes);
+        add(FleetFinding {
+            kind: FindingKind::Rule,
+            severity: *severity,
+            slot: slot.to_string(),
+            slots: vec![slot.to_string()],
+            label: r.label.clone(),
+            key: rule.to_string(),
+            value: evidence.join(" "),
+            fleet_value: String::new(),
+            nodes: Vec::new(),
+            count: set.len(),
+            summary: r.sample.summary.clone(),
+            why: Some(r.sample.why.clone()),
+            fix: Some(r.sample.fix.clone()),
+            cohort: None,
+            set,
+        });
+    }
+
+    let mut findings: Vec<FleetFinding> = merged.into_values().collect();
+    for f in &mut findings {
+        f.slots.sort();
+        f.slots.dedup();
+        if let Some(first) = f.slots.first() {
+            f.slot = first.clone();
+        }
+        f.nodes = f.set.iter().map(|&i| names[i as usize].clone()).collect();
+        f.nodes.sort();
+        f.count = f.nodes.len();
+        f.summary = summarize(f, n);
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.count.cmp(&b.count))
+            .then(a.kind.cmp(&b.kind))
+            .then(a.key.cmp(&b.key))
+            .then(a.slot.cmp(&b.slot))
+    });
+
+    let cohorts = cohorts(&acc, &mut findings, &names, n);
+    FleetReport {
+        nodes: n,
+        slots: acc.slots.len(),
+        identifier_keys,
+        findings,
+        cohorts,
+        skipped,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    kind: FindingKind,
+    severity: Severity,
+    slot: &str,
+    label: &str,
+    key: &str,
+    value: &str,
+    fleet_value: &str,
+    set: Vec<u32>,
+    summary: String,
+    why: Option<String>,
+) -> FleetFinding {
+    FleetFinding {
+        kind,
+        severity,
+        slot: slot.to_string(),
+        slots: vec![slot.to_string()],
+        label: label.to_string(),
+        key: key.to_string(),
+        value: value.to_string(),
+        fleet_value: fleet_value.to_string(),
+        nodes: Vec::new(),
+        count: set.len(),
+        summary,
+        why,
+        fix: None,
+        cohort: None,
+        set,
+    }
+}
+
+/// One line: what differs, where, on how many nodes.
+fn summarize(f: &FleetFinding, n: usize) -> String {
+    let count = if f.count == n {
+        format!("all {n} nodes")
+    } else {
+        format!("{} of {n} nodes", f.count)
+    };
+    let place = if f.slots.len() > 1 {
+        format!("{} devices, e.g. {}", f.slots.len(), f.label)
+    } else {
+        f.label.clone()
+    };
+    match f.kind {
+        FindingKind::Missing => format!("{count}: {place} is missing"),
+        FindingKind::Extra => {
+            format!("{count}: {place} is present; the rest of the fleet has no device there")
+        }
+        FindingKind::Rule => {
+            if f.slots.len() > 1 {
+                format!(
+                    "{count}: {} on {} devices, e.g. {}",
+                    f.key,
+                    f.slots.len(),
+                    f.summary
+                )
+            } else {
+                format!("{count}: {}", f.summary)
+            }
+        }
+        FindingKind::Deviation | FindingKind::Variation => format!(
+            "{count}: {} = {} (fleet: {}) on {place}",
+            f.key, f.value, f.fleet_value
+        ),
+    }
+}
+
+/// Groups nodes by the exact set of nodes their non-trivial findings cover, and looks for
+/// platform facts that set each group apart.
+fn cohorts(
+    acc: &Accumulator,
+    findings: &mut [FleetFinding],
+    names: &[String],
+    n: usize,
+) -> Vec<Cohort> {
+    let mut groups: BTreeMap<Vec<u32>, Vec<usize>> = BTreeMap::new();
+    for (i, f) in findings.iter().enumerate() {
+        if f.severity == Severity::Info || f.count == n || f.count == 0 {
+            continue;
+        }
+        groups.entry(f.set.clone()).or_default().push(i);
+    }
+    let facts: HashMap<u32, &BTreeMap<String, String>> =
+        acc.nodes.iter().map(|(i, m)| (*i, &m.facts)).collect();
+    let mut out: Vec<Cohort> = groups
+        .into_iter()
+        .map(|(set, idxs)| {
+            let hints = hints(&set, &facts);
+            let mut what: Vec<String> = idxs
+                .iter()
+                .take(4)
+                .map(|&i| {
+                    let f = &findings[i];
+                    match f.kind {
+                        FindingKind::Missing => format!("{} missing", f.label),
+                        FindingKind::Rule => f.key.clone(),
+                        _ if f.slots.len() > 1 => {
+                            format!("{}={} on {} devices", f.key, f.value, f.slots.len())
+                        }
+                        _ => format!("{}={} on {}", f.key, f.value, f.label),
+                    }
+                })
+                .collect();
+            if idxs.len() > 4 {
+                what.push(format!("and {} more", idxs.len() - 4));
+            }
+            let mut summary = format!("{} nodes: {}", set.len(), what.join("; "));
+            for h in &hints {
+                summary.push_str(&format!("; {}", h.summary));
+            }
+            let mut nodes: Vec<String> = set.iter().map(|&i| names[i as usize].clone()).collect();
+            nodes.sort();
+            Cohort {
+                id: 0,
+                count: nodes.len(),
+                nodes,
+                findings: idxs,
+                summary,
+                hints,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let worst = |c: &Cohort| c.findings.iter().map(|&i| findings[i].severity).max();
+        worst(b).cmp(&worst(a)).then(a.count.cmp(&b.count))
+    });
+    for (id, c) in out.iter_mut().enumerate() {
+        c.id = id;
+        for &i in &c.findings {
+            findings[i].cohort = Some(id);
+        }
+    }
+    out
+}
+
+/// Facts all cohort nodes share whose value is rare (under 10%) in the rest of the fleet.
+fn hints(set: &[u32], facts: &HashMap<u32, &BTreeMap<String, String>>) -> Vec<Hint> {
+    let Some(first) = set.first().and_then(|i| facts.get(i)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, value) in first.iter() {
+        if !set
+            .iter()
+            .all(|i| facts.get(i).and_then(|f| f.get(key)) == Some(value))
+        {
+            continue;
+        }
+        let mut rest: HashMap<&str, usize> = HashMap::new();
+        let mut rest_total = 0;
+        for (i, f) in facts {
+            if set.binary_search(i).is_ok() {
+                continue;
+            }
+            if let Some(v) = f.get(key) {
+                *rest.entry(v.as_str()).or_default() += 1;
+                rest_total += 1;
+            }
+        }
+        if rest_total == 0 {
+            continue;
+        }
+        let same_outside = rest.get(value.as_str()).copied().unwrap_or(0);
+        if same_outside * 10 >= rest_total {
+            continue;
+        }
+        let fleet_value = rest
+            .iter()
+            .max_by_key(|(v, c)| (**c, std::cmp::Reverse(*v)))
+            .map(|(v, _)| v.to_string())
+            .unwrap_or_default();
+        out.push(Hint {
+            key: key.clone(),
+            value: value.clone(),
+            summary: format!(
+                "all {} report {key} {value}; fleet: {fleet_value}",
+                set.len()
+            ),
+            fleet_value,
+        });
+    }
+    out
+}
