@@ -9,5 +9,6 @@ pub mod analysis;
 pub mod ingest;
 pub mod node;
 pub mod rules;
+pub mod sources;
 
 pub use node::{InputKind, Node};

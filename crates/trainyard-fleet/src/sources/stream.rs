@@ -1,0 +1,400 @@
+//! One stream (a file, stdin, an archive entry, a `pdsh` host's lines): what it is, decided
+//! from its first bytes, and reading it into nodes.
+
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::path::Path;
+
+use trainyard_pci::text::header_line::{split_address, split_host_prefix};
+use trainyard_snapshot::Snapshot;
+
+use super::context::{Context, Sink};
+use super::{archive, pdsh, FleetItem, Skipped};
+use crate::ingest;
+
+/// Most bytes read from one text or binary input that is a single node (not a `pdsh`
+/// stream). Real `lspci -vvvxxxx` output of a large server is a few MiB; the cap keeps a
+/// multi-gigabyte mistake from being parsed into memory. Snapshots have their own cap in
+/// [`ingest`].
+pub const MAX_NODE_TEXT_BYTES: u64 = 64 << 20;
+
+/// Bytes looked at to decide what a stream is.
+pub(super) const HEAD_BYTES: usize = 64 << 10;
+
+/// Problems listed one by one per input; the rest are counted in one last item, so that a
+/// garbage file of a million lines gives a short report and bounded memory.
+pub(super) const MAX_PROBLEMS_PER_INPUT: usize = 100;
+
+/// Buffer size for reading files: large reads keep syscalls off the profile.
+const READ_BUFFER: usize = 256 << 10;
+
+/// Bytes already in memory, queued for a worker.
+pub(super) struct Buffer {
+    /// The input, for messages (`a.tar:node7.txt`, or the stream for a `pdsh` host).
+    pub(super) label: String,
+    /// Node name when the content does not name one.
+    pub(super) default_name: String,
+    /// The content.
+    pub(super) bytes: Vec<u8>,
+    /// What the bytes are.
+    pub(super) kind: BufferKind,
+}
+
+/// Where a [`Buffer`] came from.
+pub(super) enum BufferKind {
+    /// An archive entry: any content but another archive.
+    Entry,
+    /// One `pdsh` host's lines, prefixes removed; `lines[i]` is the stream line of line
+    /// `i + 1`, so problems name the line a person can find in the stream.
+    Host {
+        /// Stream line of each buffered line.
+        lines: Vec<usize>,
+    },
+}
+
+/// Where a stream sits, to stop archives in archives and gzip in gzip (bombs, loops).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Nesting {
+    /// Inside an archive: another archive is not opened.
+    pub(super) in_archive: bool,
+    /// Just decompressed: another gzip layer is not opened.
+    pub(super) in_gzip: bool,
+}
+
+/// Where the lines of a single-node input come from, for messages.
+#[derive(Clone, Copy)]
+pub(super) struct Origin<'a> {
+    /// The input's label.
+    pub(super) label: &'a str,
+    /// The `pdsh` host, when the input is one host of a stream.
+    pub(super) host: Option<&'a str>,
+    /// Stream line of each line (see [`BufferKind::Host`]).
+    pub(super) lines: Option<&'a [usize]>,
+}
+
+impl Origin<'_> {
+    fn skipped(&self, line: Option<usize>, error: impl std::fmt::Display, lost: bool) -> Skipped {
+        let line = match (self.lines, line) {
+            (Some(map), Some(l)) => map.get(l.saturating_sub(1)).copied(),
+            (Some(map), None) => map.first().copied(),
+            (None, l) => l,
+        };
+        let error = match self.host {
+            Some(h) => format!("host {h}: {error}"),
+            None => error.to_string(),
+        };
+        Skipped {
+            input: self.label.to_string(),
+            line,
+            error,
+            lost_data: lost,
+        }
+    }
+}
+
+/// What a stream is, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Gzip,
+    Tar,
+    Snapshot,
+    Pdsh,
+    /// Text with no lspci device line in a full head: not worth reading further.
+    NotLspci,
+    /// Anything else: lspci text, a hex dump, raw config space, junk that
+    /// [`ingest::read_input`] explains line by line.
+    Single,
+}
+
+fn classify(head: &[u8]) -> Kind {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Kind::Gzip;
+    }
+    if head.get(257..262) == Some(b"ustar") {
+        return Kind::Tar;
+    }
+    let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
+    if Snapshot::sniff(&text) {
+        return Kind::Snapshot;
+    }
+    if head.contains(&0) {
+        // Raw config space; `read_input` checks its size.
+        return Kind::Single;
+    }
+    let text = String::from_utf8_lossy(head);
+    // The first device line decides, as in the text parser: prefixed means `pdsh`. A
+    // prefixed snapshot (`host: {`) is `pdsh` output of `trainyard snapshot -o -`.
+    for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+        if split_address(line).is_some() {
+            return Kind::Single;
+        }
+        if let (Some(_), rest) = split_host_prefix(line) {
+            if split_address(rest).is_some() || rest.trim_start().starts_with('{') {
+                return Kind::Pdsh;
+            }
+        }
+    }
+    if head.len() >= HEAD_BYTES {
+        Kind::NotLspci
+    } else {
+        // Small enough to explain line by line.
+        Kind::Single
+    }
+}
+
+impl Context<'_> {
+    /// Reads a file named on the command line or found in a folder.
+    pub(super) fn read_file(&self, path: &Path, explicit: bool, sink: Sink<'_>) {
+        let label = path.display().to_string();
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                let error = format!("cannot read: {e}");
+                return sink(&label, skipped(&label, None, error));
+            }
+        };
+        // A folder's file that turned into something else since the walk is skipped; an
+        // explicit path may be a pipe (`<(pdsh ...)`).
+        if !explicit && file.metadata().is_ok_and(|m| !m.is_file()) {
+            let error = "not a regular file".to_string();
+            return sink(&label, skipped(&label, None, error));
+        }
+        let name = ingest::name_from_path(path);
+        let reader = Counting {
+            inner: file,
+            ctx: self,
+        };
+        self.read_stream(&label, &name, Box::new(reader), Nesting::default(), sink);
+    }
+
+    /// Reads standard input.
+    pub(super) fn read_stdin(&self, sink: Sink<'_>) {
+        let reader = Counting {
+            inner: std::io::stdin().lock(),
+            ctx: self,
+        };
+        let nest = Nesting::default();
+        self.read_stream("<stdin>", "stdin", Box::new(reader), nest, sink);
+    }
+
+    /// Reads a buffer queued by an archive or `pdsh` reader.
+    pub(super) fn read_buffer(&self, buffer: Buffer, sink: Sink<'_>) {
+        let Buffer {
+            label,
+            default_name,
+            bytes,
+            kind,
+        } = buffer;
+        match kind {
+            BufferKind::Entry => {
+                let nest = Nesting {
+                    in_archive: true,
+                    in_gzip: false,
+                };
+                let reader = Box::new(Cursor::new(bytes));
+                self.read_stream(&label, &default_name, reader, nest, sink);
+            }
+            BufferKind::Host { lines } => {
+                let origin = Origin {
+                    label: &label,
+                    host: Some(&default_name),
+                    lines: Some(&lines),
+                };
+                read_single(origin, &default_name, &bytes[..], sink);
+            }
+        }
+    }
+
+    /// Reads any stream: decides what it is from its first bytes and reads it so.
+    pub(super) fn read_stream(
+        &self,
+        label: &str,
+        name: &str,
+        mut reader: Box<dyn Read + '_>,
+        nest: Nesting,
+        sink: Sink<'_>,
+    ) {
+        let head = match read_head(&mut reader) {
+            Ok(h) => h,
+            Err(e) => return sink(label, skipped(label, None, format!("read error: {e}"))),
+        };
+        let kind = classify(&head);
+        let whole = Cursor::new(head).chain(reader);
+        let origin = Origin {
+            label,
+            host: None,
+            lines: None,
+        };
+        match kind {
+            Kind::Gzip if nest.in_gzip => {
+                let error = "gzip data inside gzip data is not read";
+                sink(label, skipped(label, None, error))
+            }
+            Kind::Gzip => {
+                let inner = flate2::read::MultiGzDecoder::new(whole);
+                let nest = Nesting {
+                    in_gzip: true,
+                    ..nest
+                };
+                self.read_stream(label, name, Box::new(inner), nest, sink)
+            }
+            Kind::Tar if nest.in_archive => {
+                let error = "an archive inside an archive is not read; extract it first";
+                sink(label, skipped(label, None, error))
+            }
+            Kind::Tar => archive::read_tar(self, label, whole, sink),
+            Kind::Pdsh => {
+                let reader = BufReader::with_capacity(READ_BUFFER, whole);
+                pdsh::Demux::new(self, label).run(reader, sink)
+            }
+            Kind::NotLspci => {
+                let error = format!(
+                    "not a snapshot, lspci output or config space: no lspci device line in \
+                     the first {} KiB",
+                    HEAD_BYTES >> 10
+                );
+                sink(label, skipped(label, None, error))
+            }
+            Kind::Snapshot => {
+                let reader = BufReader::with_capacity(READ_BUFFER, whole);
+                read_single(origin, name, reader, sink)
+            }
+            Kind::Single => {
+                let mut reader = BufReader::with_capacity(
+                    READ_BUFFER,
+                    Capped {
+                        inner: whole,
+                        left: MAX_NODE_TEXT_BYTES,
+                        hit: false,
+                    },
+                );
+                read_single(origin, name, &mut reader, sink);
+                if reader.get_ref().hit {
+                    let error = format!(
+                        "input over {} MiB: only the first {} MiB were read (not one node's \
+                         lspci output?)",
+                        MAX_NODE_TEXT_BYTES >> 20,
+                        MAX_NODE_TEXT_BYTES >> 20
+                    );
+                    sink(label, skipped(label, None, error));
+                }
+            }
+        }
+    }
+}
+
+/// Reads one node's input with [`ingest::read_input`] and hands on its nodes and problems.
+pub(super) fn read_single(origin: Origin<'_>, name: &str, reader: impl BufRead, sink: Sink<'_>) {
+    let label = origin.label;
+    let ingested = match ingest::read_input(name, reader) {
+        Ok(i) => i,
+        Err(e) => return sink(label, FleetItem::Skipped(origin.skipped(None, e, true))),
+    };
+    if ingested.nodes.is_empty() && !ingested.lost_data() {
+        // An empty file, or one with nothing but notes (a `sudo` prompt).
+        let error = "no PCI devices found (empty, or not lspci output)";
+        sink(label, FleetItem::Skipped(origin.skipped(None, error, true)));
+    }
+    let total = ingested.problems.len();
+    for p in ingested.problems.into_iter().take(MAX_PROBLEMS_PER_INPUT) {
+        let item = origin.skipped(p.line, p.message, p.lost_data);
+        sink(label, FleetItem::Skipped(item));
+    }
+    if total > MAX_PROBLEMS_PER_INPUT {
+        let error = format!(
+            "{} more problems not listed",
+            total - MAX_PROBLEMS_PER_INPUT
+        );
+        sink(label, FleetItem::Skipped(origin.skipped(None, error, true)));
+    }
+    for node in ingested.nodes {
+        sink(label, FleetItem::Node(node));
+    }
+}
+
+/// A [`Skipped`] for a whole input.
+pub(super) fn skipped(label: &str, line: Option<usize>, error: impl Into<String>) -> FleetItem {
+    FleetItem::Skipped(Skipped {
+        input: label.to_string(),
+        line,
+        error: error.into(),
+        lost_data: true,
+    })
+}
+
+/// Reads up to [`HEAD_BYTES`] (fewer only at end of input).
+fn read_head(reader: &mut dyn Read) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    reader.take(HEAD_BYTES as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Counts bytes read from a file or stdin for the progress report.
+struct Counting<'c, 'o, R> {
+    inner: R,
+    ctx: &'c Context<'o>,
+}
+
+impl<R: Read> Read for Counting<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.ctx.add_bytes(n as u64);
+        Ok(n)
+    }
+}
+
+/// Ends a stream after `left` bytes, noting whether there was more.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    hit: bool,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            if !self.hit {
+                let mut probe = [0u8; 1];
+                self.hit = self.inner.read(&mut probe)? > 0;
+            }
+            return Ok(0);
+        }
+        let room = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..room])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_by_content() {
+        assert_eq!(classify(b"\x1f\x8b\x08rest"), Kind::Gzip);
+        assert_eq!(classify(b"00:00.0 Host bridge: X\n"), Kind::Single);
+        assert_eq!(classify(b"n1: 00:00.0 Host bridge: X\n"), Kind::Pdsh);
+        assert_eq!(classify(b"$ sudo lspci\nn1: 00:00.0 X\n"), Kind::Pdsh);
+        assert_eq!(classify(b"hello: world\n"), Kind::Single);
+        let junk = "just some log line: nothing here\n".repeat(HEAD_BYTES / 20);
+        assert_eq!(classify(&junk.as_bytes()[..HEAD_BYTES]), Kind::NotLspci);
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(classify(&tar), Kind::Tar);
+    }
+
+    #[test]
+    fn capped_notes_more_data() {
+        let mut r = Capped {
+            inner: &b"abcdef"[..],
+            left: 3,
+            hit: false,
+        };
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("in memory");
+        assert_eq!(out, b"abc");
+        assert!(r.hit);
+    }
+}
