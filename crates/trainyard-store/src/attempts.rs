@@ -64,9 +64,11 @@ pub struct Attempt {
     pub restart_count: u32,
     /// The highest training step any rank reported.
     pub last_step: Option<u64>,
-    /// When [`Attempt::last_step`] was reported.
-    pub last_step_at: Option<Millis>,
-    /// The newest checkpoint's step written during this attempt.
+    /// First progress from any rank (the end of launch, rendezvous and checkpoint load).
+    pub first_progress_at: Option<Millis>,
+    /// Latest progress from any rank.
+    pub last_progress_at: Option<Millis>,
+    /// The newest checkpoint's step seen during this attempt (informative).
     pub checkpoint_step: Option<u64>,
     /// When that checkpoint was seen.
     pub checkpoint_at: Option<Millis>,
@@ -74,7 +76,7 @@ pub struct Attempt {
 
 pub(crate) const ATTEMPT_COLUMNS: &str = "job_id, number, state, reason, blamed_node, \
      blamed_rank, exit_code, signal, started_at, ended_at, nodes, restart_count, last_step, \
-     last_step_at, checkpoint_step, checkpoint_at";
+     first_progress_at, last_progress_at, checkpoint_step, checkpoint_at";
 
 fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     let nodes_json: String = row.get(10)?;
@@ -94,9 +96,10 @@ fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         nodes,
         restart_count: row.get(11)?,
         last_step: row.get::<_, Option<i64>>(12)?.map(step_from_sql),
-        last_step_at: row.get::<_, Option<i64>>(13)?.map(from_ms),
-        checkpoint_step: row.get::<_, Option<i64>>(14)?.map(step_from_sql),
-        checkpoint_at: row.get::<_, Option<i64>>(15)?.map(from_ms),
+        first_progress_at: row.get::<_, Option<i64>>(13)?.map(from_ms),
+        last_progress_at: row.get::<_, Option<i64>>(14)?.map(from_ms),
+        checkpoint_step: row.get::<_, Option<i64>>(15)?.map(step_from_sql),
+        checkpoint_at: row.get::<_, Option<i64>>(16)?.map(from_ms),
     })
 }
 
@@ -165,22 +168,36 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Records training progress: the attempt's highest step so far. A lower step than the
-    /// stored one (a rank lagging behind) is ignored, so callers need not keep the maximum.
-    pub fn record_progress(&self, job: &JobId, attempt: u32, step: u64, at: Millis) -> Result<()> {
+    /// Records progress of the attempt at `at`: sets the first progress time once, moves the
+    /// last one forward, and keeps the highest `step` (a lagging rank's lower step is ignored,
+    /// so callers need not keep the maximum).
+    ///
+    /// Progress can come with every output line; the driver should coalesce it (say, one
+    /// write per attempt per second) rather than write each one.
+    pub fn record_progress(
+        &self,
+        job: &JobId,
+        attempt: u32,
+        step: Option<u64>,
+        at: Millis,
+    ) -> Result<()> {
         let n = self.conn.execute(
-            "UPDATE attempts SET last_step = ?3, last_step_at = ?4 \
-             WHERE job_id = ?1 AND number = ?2 AND (last_step IS NULL OR last_step < ?3)",
-            params![job.as_str(), attempt, step_to_sql(step), ms(at)],
+            "UPDATE attempts SET \
+                 first_progress_at = COALESCE(first_progress_at, ?4), \
+                 last_progress_at = MAX(COALESCE(last_progress_at, ?4), ?4), \
+                 last_step = CASE WHEN ?3 IS NULL THEN last_step \
+                                  ELSE MAX(COALESCE(last_step, ?3), ?3) END \
+             WHERE job_id = ?1 AND number = ?2",
+            params![job.as_str(), attempt, step.map(step_to_sql), ms(at)],
         )?;
-        if n == 0 && !self.attempt_exists(job, attempt)? {
+        if n == 0 {
             return Err(attempt_not_found(job, attempt));
         }
         Ok(())
     }
 
-    /// Records that a checkpoint of `step` was written during the attempt; what a failed
-    /// attempt did up to here is not lost (see [`crate::Goodput`]).
+    /// Records that a checkpoint of `step` was seen during the attempt (shown by
+    /// `trainyard show`; goodput does not use it).
     pub fn record_checkpoint(
         &self,
         job: &JobId,
@@ -197,14 +214,6 @@ impl Writer<'_> {
             return Err(attempt_not_found(job, attempt));
         }
         Ok(())
-    }
-
-    fn attempt_exists(&self, job: &JobId, attempt: u32) -> Result<bool> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM attempts WHERE job_id = ?1 AND number = ?2)",
-            params![job.as_str(), attempt],
-            |row| row.get(0),
-        )?)
     }
 
     /// Bumps the job's `updated_at`, so `ps` can sort and show recent activity.

@@ -1,4 +1,8 @@
-//! Goodput: the share of a job's wall time that moved training forward.
+//! Goodput: the share of a job's wall time spent training.
+//!
+//! The definitions follow trainyard-job's `Summary` (`AttemptSummary::productive_time` and
+//! `lost_time`), so `trainyard show` reports the same numbers from the database as the live
+//! supervisor computes.
 
 use serde::Serialize;
 
@@ -8,27 +12,30 @@ use crate::types::{AttemptState, Millis};
 
 /// A job's goodput, as `trainyard show` reports it.
 ///
-/// Definitions (all in milliseconds):
-/// * **wall** = (`finished_at`, or `now` while the job is active) − `created_at`. It includes
-///   launch time, backoff between attempts and teardown.
-/// * an attempt's **duration** = (`ended_at`, or the job's end, or `now`) − `started_at`.
-/// * an attempt's **productive** time:
-///   * `succeeded`, or still `running`: its whole duration;
-///   * any other end (failed, hung, stopped, cancelled, lost): the time from its start to its
-///     newest checkpoint ([`Attempt::checkpoint_at`]), because the next attempt resumes from
-///     there and everything after it is redone; 0 if it recorded no checkpoint.
-/// * **lost** per attempt = duration − productive.
-/// * **productive** = the sum over attempts, capped at wall; **ratio** = productive / wall
+/// Definitions (all in milliseconds; "progress" is any progress signal from any rank, see
+/// [`crate::Writer::record_progress`]):
+/// * **wall** = (`finished_at`, or `now` while the job is active) − `created_at`; it includes
+///   launches, backoff between attempts and teardown.
+/// * per attempt, **duration** = (`ended_at`, else the job's end, else `now`) − `started_at`;
+/// * **startup** = first progress − `started_at` (launch, rendezvous, checkpoint load);
+/// * **productive** = from first progress to `ended_at` for a succeeded attempt, to the last
+///   progress for any other (what came after the last progress of a failed attempt is lost);
+///   0 for an attempt that never made progress;
+/// * **lost** = for a failed, cancelled or lost attempt, `ended_at` − last progress (or
+///   `started_at`): hang timeout, detection and teardown; 0 otherwise.
+/// * job **productive** = the sum over attempts, capped at wall; **ratio** = productive / wall
 ///   (`None` while wall is 0).
 ///
-/// Simplifications, on purpose: time to load a checkpoint counts as productive, and a job that
-/// checkpoints without the driver noticing is under-credited.
+/// Simplification, on purpose: steps after the last checkpoint of a failed attempt count as
+/// productive although the next attempt redoes them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Goodput {
     /// Wall time of the job.
     pub wall_ms: u64,
     /// Productive time of the job.
     pub productive_ms: u64,
+    /// Lost time of the job (the sum of the attempts').
+    pub lost_ms: u64,
     /// productive / wall, in 0..=1.
     pub ratio: Option<f64>,
     /// The split per attempt, in attempt order.
@@ -40,11 +47,13 @@ pub struct Goodput {
 pub struct AttemptTime {
     /// The attempt's number.
     pub number: u32,
-    /// Its duration.
+    /// Start to end.
     pub duration_ms: u64,
-    /// The part of it that counts as productive.
+    /// Start to first progress; `None` if it never made progress.
+    pub startup_ms: Option<u64>,
+    /// Time spent training.
     pub productive_ms: u64,
-    /// The part of it that was lost (redone or wasted).
+    /// Time wasted after the last progress of an attempt that did not succeed.
     pub lost_ms: u64,
 }
 
@@ -52,35 +61,49 @@ pub struct AttemptTime {
 pub fn goodput(job: &Job, attempts: &[Attempt], now: Millis) -> Goodput {
     let job_end = job.finished_at.unwrap_or(now);
     let wall_ms = job_end.saturating_since(job.created_at);
-    let times: Vec<AttemptTime> = attempts
-        .iter()
-        .map(|a| {
-            let end = a.ended_at.unwrap_or(job_end);
-            let duration_ms = end.saturating_since(a.started_at);
-            let productive_ms = match a.state {
-                AttemptState::Succeeded | AttemptState::Running => duration_ms,
-                _ => a
-                    .checkpoint_at
-                    .map_or(0, |c| c.saturating_since(a.started_at).min(duration_ms)),
-            };
-            AttemptTime {
-                number: a.number,
-                duration_ms,
-                productive_ms,
-                lost_ms: duration_ms - productive_ms,
-            }
-        })
-        .collect();
-    let productive_ms = times
+    let attempts: Vec<AttemptTime> = attempts.iter().map(|a| attempt_time(a, job_end)).collect();
+    let productive_ms = attempts
         .iter()
         .map(|t| t.productive_ms)
         .sum::<u64>()
         .min(wall_ms);
+    let lost_ms = attempts.iter().map(|t| t.lost_ms).sum();
     let ratio = (wall_ms > 0).then(|| productive_ms as f64 / wall_ms as f64);
     Goodput {
         wall_ms,
         productive_ms,
+        lost_ms,
         ratio,
-        attempts: times,
+        attempts,
+    }
+}
+
+fn attempt_time(a: &Attempt, job_end: Millis) -> AttemptTime {
+    let duration_ms = a.ended_at.unwrap_or(job_end).saturating_since(a.started_at);
+    let startup_ms = a
+        .first_progress_at
+        .map(|p| p.saturating_since(a.started_at));
+    let productive_ms = match a.first_progress_at {
+        None => 0,
+        Some(first) => {
+            let end = match (a.state, a.ended_at) {
+                (AttemptState::Succeeded, Some(end)) => end,
+                _ => a.last_progress_at.unwrap_or(first),
+            };
+            end.saturating_since(first)
+        }
+    };
+    let lost_ms = match (a.state, a.ended_at) {
+        (AttemptState::Failed | AttemptState::Cancelled | AttemptState::Lost, Some(end)) => {
+            end.saturating_since(a.last_progress_at.unwrap_or(a.started_at))
+        }
+        _ => 0,
+    };
+    AttemptTime {
+        number: a.number,
+        duration_ms,
+        startup_ms,
+        productive_ms,
+        lost_ms,
     }
 }

@@ -309,7 +309,7 @@ impl Store {
         &mut self,
         job: &JobId,
         attempt: u32,
-        step: u64,
+        step: Option<u64>,
         at: Millis,
     ) -> Result<()> {
         self.write(|w| w.record_progress(job, attempt, step, at))

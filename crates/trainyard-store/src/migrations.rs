@@ -91,12 +91,13 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 2: what `trainyard show`, `cancel` and lost detection need beyond version 1: the host of
     // the supervisor (a pid means nothing on another machine), cancel requests from the CLI, the
-    // progress and checkpoint times goodput is computed from; and triggers that make the event
+    // progress times goodput is computed from, the newest checkpoint; and triggers that make the event
     // log and verdict history append-only even for code that bypasses this crate.
     r#"
     ALTER TABLE jobs ADD COLUMN supervisor_host TEXT;
     ALTER TABLE jobs ADD COLUMN cancel_requested_at INTEGER;
-    ALTER TABLE attempts ADD COLUMN last_step_at INTEGER;
+    ALTER TABLE attempts ADD COLUMN first_progress_at INTEGER;
+    ALTER TABLE attempts ADD COLUMN last_progress_at INTEGER;
     ALTER TABLE attempts ADD COLUMN checkpoint_step INTEGER;
     ALTER TABLE attempts ADD COLUMN checkpoint_at INTEGER;
     CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events

@@ -142,16 +142,17 @@ macro_rules! text_enum {
 }
 
 text_enum! {
-    /// A job's state as stored. The first four are *active*: a supervisor should be alive.
+    /// A job's state as stored: trainyard-job's `JobState` names plus `lost`. The first four
+    /// are *active*: a supervisor should be alive.
     JobState {
         /// Created; the supervisor has not started the first attempt yet.
         Pending => "pending",
-        /// An attempt is being launched.
-        Starting => "starting",
-        /// An attempt's ranks are running.
+        /// An attempt is running.
         Running => "running",
-        /// Between attempts: the last one ended and the supervisor waits out the backoff.
-        Restarting => "restarting",
+        /// An attempt is being stopped (after a failure, a hang or a cancel).
+        Stopping => "stopping",
+        /// Waiting out the restart backoff before the next attempt.
+        Backoff => "backoff",
         /// An attempt finished with every rank exiting 0.
         Succeeded => "succeeded",
         /// The supervisor gave up (restart budget spent, too few healthy nodes, bad launch).
@@ -168,7 +169,7 @@ impl JobState {
     pub fn is_active(self) -> bool {
         matches!(
             self,
-            JobState::Pending | JobState::Starting | JobState::Running | JobState::Restarting
+            JobState::Pending | JobState::Running | JobState::Stopping | JobState::Backoff
         )
     }
 
@@ -179,18 +180,16 @@ impl JobState {
 }
 
 text_enum! {
-    /// An attempt's state as stored.
+    /// An attempt's state as stored: trainyard-job's `AttemptState` names plus `lost`.
     AttemptState {
-        /// Its ranks are (being) started or running.
+        /// Launched; ranks running (or starting).
         Running => "running",
+        /// Being stopped; the final state is decided when the driver confirms.
+        Stopping => "stopping",
         /// Every rank exited 0.
         Succeeded => "succeeded",
-        /// A rank failed (non-zero exit, signal, launch error).
+        /// A rank failed, hung, or the launch failed.
         Failed => "failed",
-        /// Stopped because some rank made no progress for the hang timeout.
-        Hung => "hung",
-        /// Stopped by the supervisor for another reason (e.g. a node verdict).
-        Stopped => "stopped",
         /// Stopped because the job was cancelled.
         Cancelled => "cancelled",
         /// Its supervisor died while it ran.
