@@ -33,7 +33,8 @@ pub struct Device {
     /// Capabilities in the order they appear (standard list, then extended list).
     pub capabilities: Vec<Capability>,
     /// Flat settings, `(key, value)`, in rendering order; keys are unique within a device.
-    pub fields: Vec<Field>,
+    /// Read them with [`Device::field`] and [`Device::fields_iter`].
+    pub fields: Fields,
     /// Kernel driver in use (`lspci -k`), if shown.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub driver: Option<String>,
@@ -156,7 +157,7 @@ pub struct Capability {
     pub lines: Vec<Line>,
 }
 
-/// One flat setting.
+/// One flat setting, owned (what [`crate::fields::device_fields`] returns).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Field {
     /// Key named after lspci's register and field names (`LnkSta.Speed`).
@@ -165,24 +166,271 @@ pub struct Field {
     pub value: String,
 }
 
+/// A device's flat settings, stored as one text buffer with spans: keys and values of a
+/// device share one allocation instead of two `String`s per setting (about a hundred
+/// settings per device). Serializes as `[{"key": .., "value": ..}, ...]`.
+#[derive(Clone, Default)]
+pub struct Fields {
+    /// Keys and values back to back: `key0 value0 key1 value1 ...` without separators.
+    text: String,
+    /// Per setting: start of its key, end of its key (start of its value), end of its value.
+    spans: Vec<[u32; 3]>,
+}
+
+/// A borrowed key or value of a [`Fields`] entry: a `&str` that also offers `as_str()`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FieldStr<'a>(&'a str);
+
+impl<'a> FieldStr<'a> {
+    /// The text.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+impl std::ops::Deref for FieldStr<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for FieldStr<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::fmt::Debug for FieldStr<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl PartialEq<str> for FieldStr<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for FieldStr<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// One setting borrowed from [`Fields`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldRef<'a> {
+    /// Key (`LnkSta.Speed`).
+    pub key: FieldStr<'a>,
+    /// Value (`32GT/s`).
+    pub value: FieldStr<'a>,
+}
+
+impl Fields {
+    /// No settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of settings.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Appends a setting as given (no key deduplication: the tokenizer does that).
+    pub fn push(&mut self, key: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(key);
+        let key_end = self.text.len();
+        self.text.push_str(value);
+        self.push_span(start, key_end);
+    }
+
+    /// Records the setting whose key is `text[start..key_end]` and whose value runs from
+    /// `key_end` to the end of the text.
+    pub(crate) fn push_span(&mut self, start: usize, key_end: usize) {
+        let end = self.text.len();
+        match (
+            u32::try_from(start),
+            u32::try_from(key_end),
+            u32::try_from(end),
+        ) {
+            (Ok(s), Ok(k), Ok(e)) => self.spans.push([s, k, e]),
+            // Over 4 GiB of settings in one device: not lspci output; keep what fits.
+            _ => self.text.truncate(start),
+        }
+    }
+
+    /// The text buffer, for the tokenizer to write keys and values into directly.
+    pub(crate) fn text_mut(&mut self) -> &mut String {
+        &mut self.text
+    }
+
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Key of setting `i`.
+    pub(crate) fn key_at(&self, i: usize) -> &str {
+        let [s, k, _] = self.spans[i];
+        &self.text[s as usize..k as usize]
+    }
+
+    /// Extends the value of the last setting (whose value ends the text) with `parts`.
+    pub(crate) fn extend_last(&mut self, parts: &[&str]) {
+        if let Some(last) = self.spans.last_mut() {
+            let add: usize = parts.iter().map(|p| p.len()).sum();
+            let Ok(end) = u32::try_from(self.text.len() + add) else {
+                return;
+            };
+            for p in parts {
+                self.text.push_str(p);
+            }
+            last[2] = end;
+        }
+    }
+
+    /// Releases spare capacity (the tokenizer sizes buffers generously).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.spans.shrink_to_fit();
+    }
+
+    /// The settings in order.
+    pub fn iter(&self) -> FieldsIter<'_> {
+        FieldsIter {
+            text: &self.text,
+            spans: self.spans.iter(),
+        }
+    }
+
+    /// Value of the first setting named `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let text = self.text.as_str();
+        self.spans.iter().find_map(|&[s, k, e]| {
+            let (s, k) = (s as usize, k as usize);
+            (k - s == key.len() && &text[s..k] == key).then(|| &text[k..e as usize])
+        })
+    }
+
+    /// Owned copies of the settings.
+    pub fn to_vec(&self) -> Vec<Field> {
+        self.iter()
+            .map(|f| Field {
+                key: f.key.as_str().to_string(),
+                value: f.value.as_str().to_string(),
+            })
+            .collect()
+    }
+}
+
+/// Iterator over [`Fields`].
+#[derive(Clone)]
+pub struct FieldsIter<'a> {
+    text: &'a str,
+    spans: std::slice::Iter<'a, [u32; 3]>,
+}
+
+impl<'a> Iterator for FieldsIter<'a> {
+    type Item = FieldRef<'a>;
+
+    fn next(&mut self) -> Option<FieldRef<'a>> {
+        let &[s, k, e] = self.spans.next()?;
+        Some(FieldRef {
+            key: FieldStr(&self.text[s as usize..k as usize]),
+            value: FieldStr(&self.text[k as usize..e as usize]),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl ExactSizeIterator for FieldsIter<'_> {}
+
+impl<'a> IntoIterator for &'a Fields {
+    type Item = FieldRef<'a>;
+    type IntoIter = FieldsIter<'a>;
+    fn into_iter(self) -> FieldsIter<'a> {
+        self.iter()
+    }
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Fields {}
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut out = Self::new();
+        for (k, v) in iter {
+            out.push(k.as_ref(), v.as_ref());
+        }
+        out
+    }
+}
+
+impl From<Vec<Field>> for Fields {
+    fn from(v: Vec<Field>) -> Self {
+        v.iter().map(|f| (&f.key, &f.value)).collect()
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            key: &'a str,
+            value: &'a str,
+        }
+        s.collect_seq(self.iter().map(|f| Entry {
+            key: f.key.as_str(),
+            value: f.value.as_str(),
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<Field>::deserialize(d)?.into())
+    }
+}
+
 impl Device {
     /// Value of a setting, if present.
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|f| f.key == key)
-            .map(|f| f.value.as_str())
+        self.fields.get(key)
     }
 
     /// The settings as `(key, value)` pairs, in rendering order. Prefer this to reaching into
     /// [`Device::fields`]: the storage of settings may change, this iterator will not.
     pub fn fields_iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.fields.iter().map(|f| (f.key.as_str(), f.value.as_str()))
+        self.fields
+            .iter()
+            .map(|f| (f.key.as_str(), f.value.as_str()))
     }
 
     /// Recomputes [`Device::fields`] from the header and capability lines.
     pub fn derive_fields(&mut self) {
-        self.fields = crate::fields::device_fields(self);
+        self.fields = crate::fields::derive(self);
     }
 
     /// Capability with the given tag, if the device has one.

@@ -20,10 +20,11 @@
 //!   (`PM.Status.NoSoftRst`, `MSI-X.Enable`); see [`crate::caps`].
 //! * Keys are unique within a device: a repeat gets `#2`, `#3`...
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::fmt::Write as _;
 
 use crate::caps;
-use crate::device::{Capability, Device, Field, Line};
+use crate::device::{Capability, Device, Field, Fields, Line};
 
 /// Header registers whose whole content is one value (addresses, names, sizes).
 const OPAQUE_REGISTERS: &[&str] = &[
@@ -47,43 +48,107 @@ const OPAQUE_REGISTERS: &[&str] = &[
 /// Phrases whose name is more than one word.
 const MULTI_WORD_NAMES: &[&str] = &["Exit Latency", "LN System CLS", "PME ReqID"];
 
-/// Derives the flat settings of a device from its header and capability lines.
+/// Derives the flat settings of a device from its header and capability lines, as owned
+/// pairs. [`Device::derive_fields`] stores the same settings without a `String` each.
 pub fn device_fields(dev: &Device) -> Vec<Field> {
-    // About three settings per line; sizing up front saves the rehashes and regrowths
-    // that showed in parse profiles.
-    let lines = dev.header.len()
-        + dev
-            .capabilities
-            .iter()
-            .map(|c| c.lines.len() + 1)
-            .sum::<usize>();
-    let mut sink = Sink::with_capacity(lines * 3);
-    tokenize_block(&dev.header, true, |reg| reg.to_string(), &mut sink);
-    for cap in &dev.capabilities {
-        let prefix = capability_prefix(cap);
-        title_fields(cap, &prefix, &mut sink);
-        let tag = cap.tag.as_str();
-        let key_of = |reg: &str| -> String {
-            if caps::is_multi_instance(tag)
-                || !caps::registers_unprefixed(tag)
-                || caps::register_collides(tag, reg)
-            {
-                format!("{prefix}.{reg}")
-            } else {
-                reg.to_string()
-            }
-        };
-        tokenize_block(&cap.lines, false, key_of, &mut sink);
+    derive(dev).to_vec()
+}
+
+thread_local! {
+    /// Buffers reused from device to device: after the first few devices, deriving fields
+    /// allocates only the device's own [`Fields`] (one text buffer and one span table).
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Derives the flat settings of a device (see the module docs for the rules).
+pub fn derive(dev: &Device) -> Fields {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => s.derive(dev),
+        // Only reachable if deriving re-entered itself; a fresh scratch is as good.
+        Err(_) => Scratch::default().derive(dev),
+    })
+}
+
+/// Everything the tokenizer writes into, reused across devices.
+#[derive(Default)]
+struct Scratch {
+    sink: Sink,
+    tmp: Tmp,
+    /// Key of the register the block's next continuation line extends.
+    cur: String,
+    /// Key prefix of the capability being tokenized (`MSI`, `VSEC[100]`).
+    prefix: String,
+}
+
+impl Scratch {
+    fn derive(&mut self, dev: &Device) -> Fields {
+        self.sink.reset();
+        let Self {
+            sink,
+            tmp,
+            cur,
+            prefix,
+        } = self;
+        tokenize_block(&dev.header, true, KeyOf::Plain, sink, tmp, cur);
+        for cap in &dev.capabilities {
+            prefix.clear();
+            write_capability_prefix(cap, prefix);
+            title_fields(cap, prefix, sink, tmp);
+            let tag = cap.tag.as_str();
+            let key_of = KeyOf::Capability {
+                prefix,
+                tag,
+                always: caps::is_multi_instance(tag) || !caps::registers_unprefixed(tag),
+            };
+            tokenize_block(&cap.lines, false, key_of, sink, tmp, cur);
+        }
+        sink.take()
     }
-    sink.fields
+}
+
+/// How a register name becomes the key prefix of its settings.
+#[derive(Clone, Copy)]
+enum KeyOf<'a> {
+    /// Header registers: the name itself.
+    Plain,
+    /// Capability registers: `TAG.Reg` where the name alone is ambiguous.
+    Capability {
+        prefix: &'a str,
+        tag: &'a str,
+        always: bool,
+    },
+}
+
+impl KeyOf<'_> {
+    /// Writes the key of register `reg` into `out` (cleared first).
+    fn write(self, reg: &str, out: &mut String) {
+        out.clear();
+        if let KeyOf::Capability {
+            prefix,
+            tag,
+            always,
+        } = self
+        {
+            if always || caps::register_collides(tag, reg) {
+                out.push_str(prefix);
+                out.push('.');
+            }
+        }
+        out.push_str(reg);
+    }
 }
 
 /// `MSI`, `PM`, or `VSEC[100]` for capabilities that can repeat.
 pub fn capability_prefix(cap: &Capability) -> String {
+    let mut out = String::new();
+    write_capability_prefix(cap, &mut out);
+    out
+}
+
+fn write_capability_prefix(cap: &Capability, out: &mut String) {
+    out.push_str(&cap.tag);
     if caps::is_multi_instance(&cap.tag) {
-        format!("{}[{:x}]", cap.tag, cap.offset)
-    } else {
-        cap.tag.clone()
+        let _ = write!(out, "[{:x}]", cap.offset);
     }
 }
 
@@ -107,102 +172,165 @@ fn canonical_key(key: &str) -> Option<&'static str> {
     })
 }
 
-/// `reg.name`, built directly: this runs for every field of every device, and `format!`
-/// costs several times more than two copies.
-fn join_key(reg: &str, name: &str) -> String {
-    let mut key = String::with_capacity(reg.len() + 1 + name.len());
-    key.push_str(reg);
-    key.push('.');
-    key.push_str(name);
-    key
+/// FxHash-style word-at-a-time hash: keys are short and hashed once per setting. Hash
+/// flooding is no concern: a device's key count is bounded by its line count.
+fn hash_key(key: &[u8]) -> u32 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = key.len() as u64;
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    (h >> 32) as u32
 }
 
-/// FNV-1a: keys are short, trusted-length strings hashed once per field, where SipHash's
-/// setup cost dominated parsing profiles. Hash flooding is no concern: a device's key
-/// count is bounded by its line count.
-#[derive(Clone, Copy)]
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+/// One slot of the key table: a key seen in this device and how often.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    /// Index of the setting that introduced the key, plus one (0: empty slot).
+    field: u32,
+    hash: u32,
+    count: u32,
 }
 
 /// Collects fields, making keys unique.
 #[derive(Default)]
 struct Sink {
-    fields: Vec<Field>,
-    seen: HashMap<String, u32, std::hash::BuildHasherDefault<Fnv>>,
+    fields: Fields,
+    /// Open-addressing table (power-of-two size, linear probing) of the keys seen so far.
+    table: Vec<Slot>,
+    used: usize,
 }
 
 impl Sink {
-    fn with_capacity(n: usize) -> Self {
-        Self {
-            fields: Vec::with_capacity(n),
-            seen: HashMap::with_capacity_and_hasher(n, Default::default()),
+    fn reset(&mut self) {
+        // Fresh buffers sized like the previous device's: one allocation each, no regrowth.
+        let text = self.fields.text().len().max(1024);
+        let n = self.fields.len().max(64);
+        self.fields = Fields::new();
+        self.fields.text_mut().reserve(text + text / 4);
+        self.used = 0;
+        let size = (n * 2).next_power_of_two().max(128);
+        if self.table.len() == size {
+            self.table.fill(Slot::default());
+        } else {
+            self.table = vec![Slot::default(); size];
         }
     }
 
-    fn push(&mut self, key: String, value: String) {
+    fn take(&mut self) -> Fields {
+        let mut f = std::mem::take(&mut self.fields);
+        // Keep the sizes for the next device's reservation.
+        self.fields.text_mut().reserve(f.text().len());
+        f.shrink_to_fit();
+        f
+    }
+
+    /// Pushes a setting whose key is the concatenation of `key`.
+    fn push(&mut self, key: &[&str], value: &str) {
+        let text = self.fields.text_mut();
+        let start = text.len();
+        for part in key {
+            text.push_str(part);
+        }
         // `DevCtl: Report errors: Correctable+ ...` (lspci before 3.7) is a label, not a
         // setting: its flags follow under their own names.
-        if value.is_empty() && key.ends_with(".Report errors") {
+        if value.is_empty() && text[start..].ends_with(".Report errors") {
+            text.truncate(start);
             return;
         }
-        let key = match canonical_key(&key) {
-            Some(k) => k.to_string(),
-            None => key,
-        };
-        // Most keys are new: look up before cloning, so a repeat costs no allocation and a
-        // new key one.
-        let key = match self.seen.get_mut(key.as_str()) {
-            Some(n) => {
-                *n += 1;
-                format!("{key}#{n}")
+        if let Some(k) = canonical_key(&text[start..]) {
+            text.truncate(start);
+            text.push_str(k);
+        }
+        let hash = hash_key(&text.as_bytes()[start..]);
+        let new_index = self.fields.len();
+        let mask = self.table.len() - 1;
+        let mut pos = hash as usize & mask;
+        loop {
+            let slot = self.table[pos];
+            if slot.field == 0 {
+                self.table[pos] = Slot {
+                    field: u32::try_from(new_index + 1).unwrap_or(u32::MAX),
+                    hash,
+                    count: 1,
+                };
+                self.used += 1;
+                break;
             }
-            None => {
-                self.seen.insert(key.clone(), 1);
-                key
+            if slot.hash == hash
+                && self.fields.key_at(slot.field as usize - 1) == &self.fields.text()[start..]
+            {
+                let n = slot.count + 1;
+                self.table[pos].count = n;
+                let _ = write!(self.fields.text_mut(), "#{n}");
+                break;
             }
-        };
-        self.fields.push(Field { key, value });
+            pos = (pos + 1) & mask;
+        }
+        let key_end = self.fields.text().len();
+        self.fields.text_mut().push_str(value);
+        self.fields.push_span(start, key_end);
+        if self.used * 2 > self.table.len() {
+            self.grow();
+        }
+    }
+
+    fn grow(&mut self) {
+        let size = self.table.len() * 2;
+        let old = std::mem::replace(&mut self.table, vec![Slot::default(); size]);
+        let mask = size - 1;
+        for slot in old.into_iter().filter(|s| s.field != 0) {
+            let mut pos = slot.hash as usize & mask;
+            while self.table[pos].field != 0 {
+                pos = (pos + 1) & mask;
+            }
+            self.table[pos] = slot;
+        }
     }
 
     /// Appends to the value of the most recent field (a continuation such as `0dB preshoot`).
     fn append_last(&mut self, sep: &str, text: &str) {
-        if let Some(f) = self.fields.last_mut() {
-            f.value.push_str(sep);
-            f.value.push_str(text);
-        }
+        self.fields.extend_last(&[sep, text]);
     }
 }
 
+/// Per-line buffers of the tokenizer.
+#[derive(Default)]
+struct Tmp {
+    /// Register key inside one line (changes at a sibling register such as `Data:`).
+    reg: String,
+    /// Words of the pending phrase, as byte ranges of the content being tokenized.
+    phrase: Vec<(usize, usize)>,
+    /// Name of the pending sub-setting (`Completion Timeout`), when `has_sub`.
+    sub: String,
+    has_sub: bool,
+    /// A value being assembled.
+    val: String,
+}
+
 /// Fields carried by a capability's title line (`MSI: Enable+ Count=1/1`, `Express (v2) ...`).
-fn title_fields(cap: &Capability, prefix: &str, sink: &mut Sink) {
+fn title_fields(cap: &Capability, prefix: &str, sink: &mut Sink, tmp: &mut Tmp) {
     let title = cap.title.trim();
     match cap.tag.as_str() {
-        "Express" => express_title(title, prefix, sink),
+        "Express" => express_title(title, prefix, sink, tmp),
         "PM" => {
             if let Some(v) = title.rsplit_once("version ").map(|(_, v)| v.trim()) {
-                sink.push(format!("{prefix}.Version"), v.to_string());
+                sink.push(&[prefix, ".Version"], v);
             }
         }
         "DSN" => {
             if let Some(v) = title.strip_prefix("Device Serial Number") {
-                sink.push(prefix.to_string(), collapse(v));
+                collapse_into(v, &mut tmp.val);
+                sink.push(&[prefix], &tmp.val);
             }
         }
         // A name, not a setting: identity lives in `Device::ids`, and names differ between
@@ -210,9 +338,9 @@ fn title_fields(cap: &Capability, prefix: &str, sink: &mut Sink) {
         "SSVID" => {}
         _ => {
             if let Some((_, content)) = title.split_once(": ") {
-                tokenize_content(prefix, content, sink);
+                tokenize_content(prefix, content, sink, tmp);
             } else if cap.offset == 0 && title == "<access denied>" {
-                sink.push("Capabilities".into(), title.to_string());
+                sink.push(&["Capabilities"], title);
             }
         }
     }
@@ -220,11 +348,11 @@ fn title_fields(cap: &Capability, prefix: &str, sink: &mut Sink) {
 
 /// `Express (v2) Root Port (Slot+), MSI 00` → `Express.Version`, `Express.Type`,
 /// `Express.Slot`, `Express.MSI`.
-fn express_title(title: &str, prefix: &str, sink: &mut Sink) {
+fn express_title(title: &str, prefix: &str, sink: &mut Sink, tmp: &mut Tmp) {
     let mut rest = title.strip_prefix("Express").unwrap_or(title).trim_start();
     if let Some(r) = rest.strip_prefix("(v") {
         if let Some((v, r2)) = r.split_once(')') {
-            sink.push(format!("{prefix}.Version"), v.to_string());
+            sink.push(&[prefix, ".Version"], v);
             rest = r2.trim_start();
         }
     }
@@ -236,23 +364,27 @@ fn express_title(title: &str, prefix: &str, sink: &mut Sink) {
         Some((k, s)) => (k, s.strip_suffix(')')),
         None => (kind, None),
     };
-    sink.push(format!("{prefix}.Type"), collapse(kind));
+    collapse_into(kind, &mut tmp.val);
+    sink.push(&[prefix, ".Type"], &tmp.val);
     if let Some(s) = slot {
-        sink.push(format!("{prefix}.Slot"), s.to_string());
+        sink.push(&[prefix, ".Slot"], s);
     }
     if let Some(m) = msi {
-        sink.push(format!("{prefix}.MSI"), m.trim().to_string());
+        sink.push(&[prefix, ".MSI"], m.trim());
     }
 }
 
-/// Groups lines into registers and tokenizes each.
+/// Groups lines into registers and tokenizes each. `cur` holds the key of the register that
+/// continuation lines extend.
 fn tokenize_block(
     lines: &[Line],
     is_header: bool,
-    key_of: impl Fn(&str) -> String,
+    key_of: KeyOf<'_>,
     sink: &mut Sink,
+    tmp: &mut Tmp,
+    cur: &mut String,
 ) {
-    let mut current: Option<String> = None;
+    let mut has_cur = false;
     for line in lines {
         let text = line.text.trim();
         if text.is_empty() {
@@ -262,34 +394,40 @@ fn tokenize_block(
             match split_register(text) {
                 // A name, not a setting: the numeric ids live in `Device::ids`, and names
                 // differ between pci.ids versions, so parse and decode would disagree.
-                Some(("Subsystem", _)) if is_header => current = None,
+                Some(("Subsystem", _)) if is_header => has_cur = false,
                 Some((reg, content)) => {
-                    let key = key_of(reg);
+                    key_of.write(reg, cur);
                     if is_opaque(reg, is_header) {
-                        sink.push(key.clone(), collapse(content));
-                        current = None;
+                        collapse_into(content, &mut tmp.val);
+                        sink.push(&[cur], &tmp.val);
+                        has_cur = false;
                         continue;
                     }
-                    tokenize_content(&key, content, sink);
-                    current = Some(key);
+                    tokenize_content(cur, content, sink, tmp);
+                    has_cur = true;
                 }
                 None => {
                     // A line with no register name (`End` in VPD, `Not readable`): kept whole.
-                    sink.push(key_of("raw"), collapse(text));
-                    current = None;
+                    key_of.write("raw", cur);
+                    collapse_into(text, &mut tmp.val);
+                    sink.push(&[cur], &tmp.val);
+                    has_cur = false;
                 }
             }
             continue;
         }
         if let Some((reg, content)) = split_camel_register(text) {
-            let key = key_of(reg);
-            tokenize_content(&key, content, sink);
-            current = Some(key);
+            key_of.write(reg, cur);
+            tokenize_content(cur, content, sink, tmp);
+            has_cur = true;
             continue;
         }
-        match &current {
-            Some(key) => tokenize_content(key, text, sink),
-            None => sink.push(key_of("raw"), collapse(text)),
+        if has_cur {
+            tokenize_content(cur, text, sink, tmp);
+        } else {
+            key_of.write("raw", cur);
+            collapse_into(text, &mut tmp.val);
+            sink.push(&[cur], &tmp.val);
         }
     }
 }
@@ -327,6 +465,13 @@ pub(crate) fn split_register(text: &str) -> Option<(&str, &str)> {
 
 /// A continuation line that opens its own register: `AtomicOpsCap: 32bit- ...`.
 fn split_camel_register(text: &str) -> Option<(&str, &str)> {
+    // Cheap rejection first: the first word must end in a colon.
+    let first_end = text
+        .bytes()
+        .position(|b| b == b':' || b.is_ascii_whitespace() || b >= 0x80)?;
+    if text.as_bytes()[first_end] != b':' {
+        return None;
+    }
     let (first, rest) = match text.split_once(char::is_whitespace) {
         Some((f, r)) => (f, r),
         None => (text, ""),
@@ -336,61 +481,118 @@ fn split_camel_register(text: &str) -> Option<(&str, &str)> {
 }
 
 fn is_camel_word(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
-        && s.chars().all(|c| c.is_ascii_alphanumeric())
-        && s.chars().any(|c| c.is_ascii_lowercase())
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_uppercase()
+        && b.iter().all(u8::is_ascii_alphanumeric)
+        && b.iter().any(u8::is_ascii_lowercase)
 }
 
-/// Splits at top-level `,` and `;` (not inside `()` or `[]`).
-fn split_chunks(content: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (i, c) in content.char_indices() {
-        match c {
-            '(' | '[' => depth += 1,
-            ')' | ']' => depth -= 1,
-            ',' | ';' if depth <= 0 => {
-                out.push(&content[start..i]);
-                start = i + 1;
-            }
-            _ => {}
+/// `char::is_whitespace` for the character starting at byte `i` of `s` (a char boundary);
+/// returns it and the character's length.
+#[inline]
+fn whitespace_at(s: &str, i: usize) -> (bool, usize) {
+    let b = s.as_bytes()[i];
+    if b < 0x80 {
+        (matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'), 1)
+    } else {
+        match s[i..].chars().next() {
+            Some(c) => (c.is_whitespace(), c.len_utf8()),
+            None => (false, 1),
         }
     }
-    out.push(&content[start..]);
-    out
 }
 
-/// Splits a chunk into whitespace tokens, keeping `(...)` and `[...]` groups whole.
-fn split_tokens(chunk: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut start: Option<usize> = None;
-    for (i, c) in chunk.char_indices() {
-        match c {
-            '(' | '[' => {
-                depth += 1;
-                start.get_or_insert(i);
+/// Byte ranges of the chunks of `content`, split at top-level `,` and `;` (not inside `()`
+/// or `[]`). There is always at least one (possibly empty) chunk.
+struct Chunks<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    depth: i32,
+    done: bool,
+}
+
+impl Iterator for Chunks<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        if self.done {
+            return None;
+        }
+        let start = self.pos;
+        let mut i = start;
+        while i < self.bytes.len() {
+            match self.bytes[i] {
+                b'(' | b'[' => self.depth += 1,
+                b')' | b']' => self.depth -= 1,
+                b',' | b';' if self.depth <= 0 => {
+                    self.pos = i + 1;
+                    return Some((start, i));
+                }
+                _ => {}
             }
-            ')' | ']' => {
-                depth -= 1;
-                start.get_or_insert(i);
-            }
-            c if c.is_whitespace() && depth <= 0 => {
-                if let Some(s) = start.take() {
-                    out.push(&chunk[s..i]);
+            i += 1;
+        }
+        self.done = true;
+        Some((start, self.bytes.len()))
+    }
+}
+
+fn chunks(content: &str) -> Chunks<'_> {
+    Chunks {
+        bytes: content.as_bytes(),
+        pos: 0,
+        depth: 0,
+        done: false,
+    }
+}
+
+/// Byte ranges of the whitespace-separated tokens of `s[start..end]`, keeping `(...)` and
+/// `[...]` groups whole.
+struct Tokens<'a> {
+    s: &'a str,
+    pos: usize,
+    end: usize,
+    depth: i32,
+}
+
+impl Iterator for Tokens<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let bytes = self.s.as_bytes();
+        let mut start: Option<usize> = None;
+        let mut i = self.pos;
+        while i < self.end {
+            let b = bytes[i];
+            let mut len = 1;
+            match b {
+                b'(' | b'[' => {
+                    self.depth += 1;
+                    start.get_or_insert(i);
+                }
+                b')' | b']' => {
+                    self.depth -= 1;
+                    start.get_or_insert(i);
+                }
+                _ => {
+                    let (ws, l) = whitespace_at(self.s, i);
+                    len = l;
+                    if ws && self.depth <= 0 {
+                        if let Some(s) = start {
+                            self.pos = i + len;
+                            return Some((s, i));
+                        }
+                    } else {
+                        start.get_or_insert(i);
+                    }
                 }
             }
-            _ => {
-                start.get_or_insert(i);
-            }
+            i += len;
         }
+        self.pos = self.end;
+        start.map(|s| (s, self.end))
     }
-    if let Some(s) = start {
-        out.push(&chunk[s..]);
-    }
-    out
 }
 
 /// `Name+` / `Name-`.
@@ -427,102 +629,96 @@ fn as_call(tok: &str) -> Option<(&str, &str)> {
 }
 
 fn is_name_word(tok: &str) -> bool {
-    tok.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !tok.bytes().any(|b| b.is_ascii_digit())
-        && !tok.contains(['(', '[', '<', '>', '='])
+    tok.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && !tok
+            .bytes()
+            .any(|b| b.is_ascii_digit() || matches!(b, b'(' | b'[' | b'<' | b'>' | b'='))
+}
+
+/// The state of one register line being tokenized.
+struct Line1<'a, 'b> {
+    content: &'a str,
+    sink: &'b mut Sink,
+    tmp: &'b mut Tmp,
+    any_in_line: bool,
 }
 
 /// Tokenizes one register's content into settings under `reg`.
-fn tokenize_content(reg: &str, content: &str, sink: &mut Sink) {
-    let mut reg_owned = reg.to_string();
-    let mut any_in_line = false;
-    for (chunk_index, chunk) in split_chunks(content).into_iter().enumerate() {
-        let mut phrase: Vec<&str> = Vec::new();
-        let mut sub: Option<String> = None;
-        let tokens = split_tokens(chunk);
-        let first_chunk_token = tokens.first().copied();
-        for tok in tokens {
+fn tokenize_content(reg: &str, content: &str, sink: &mut Sink, tmp: &mut Tmp) {
+    tmp.reg.clear();
+    tmp.reg.push_str(reg);
+    let mut st = Line1 {
+        content,
+        sink,
+        tmp,
+        any_in_line: false,
+    };
+    for (chunk_index, (cs, ce)) in chunks(content).enumerate() {
+        st.tmp.phrase.clear();
+        st.tmp.has_sub = false;
+        let mut first_chunk_token: Option<&str> = None;
+        let tokens = Tokens {
+            s: content,
+            pos: cs,
+            end: ce,
+            depth: 0,
+        };
+        for (ts, te) in tokens {
+            let tok = &content[ts..te];
+            first_chunk_token.get_or_insert(tok);
             if let Some(name) = tok.strip_suffix(':').filter(|n| !n.is_empty()) {
                 // `Data:` after a value is a sibling register (`Address: ... Data: ...`).
-                let value_only = phrase.first().is_some_and(|w| !is_name_word(w));
-                if sub.is_none() && value_only && is_camel_word(name) {
-                    flush(
-                        &reg_owned,
-                        &mut phrase,
-                        &mut sub,
-                        sink,
-                        &mut any_in_line,
-                        false,
-                    );
-                    any_in_line = false;
-                    let base = reg_owned.rsplit_once('.').map(|(b, _)| b.to_string());
-                    reg_owned = match base {
-                        Some(b) => format!("{b}.{name}"),
-                        None => name.to_string(),
-                    };
+                let value_only = st
+                    .tmp
+                    .phrase
+                    .first()
+                    .is_some_and(|&(s, e)| !is_name_word(&content[s..e]));
+                if !st.tmp.has_sub && value_only && is_camel_word(name) {
+                    st.flush(false);
+                    st.any_in_line = false;
+                    let reg = &mut st.tmp.reg;
+                    match reg.rfind('.') {
+                        Some(i) => reg.truncate(i + 1),
+                        None => reg.clear(),
+                    }
+                    reg.push_str(name);
                     continue;
                 }
                 // With a sub-setting pending, the words so far are its value; otherwise they
                 // are the start of this sub-setting's name (`Completion Timeout:`).
-                let mut full = String::new();
-                if sub.is_some() {
-                    flush(
-                        &reg_owned,
-                        &mut phrase,
-                        &mut sub,
-                        sink,
-                        &mut any_in_line,
-                        false,
-                    );
+                if st.tmp.has_sub {
+                    st.flush(false);
+                    st.tmp.sub.clear();
                 } else {
-                    full = phrase.join(" ");
+                    let Tmp { phrase, sub, .. } = &mut *st.tmp;
+                    sub.clear();
+                    join_words(content, phrase, sub);
                     phrase.clear();
-                    if !full.is_empty() {
-                        full.push(' ');
+                    if !sub.is_empty() {
+                        sub.push(' ');
                     }
                 }
-                full.push_str(name);
-                sub = Some(full);
+                st.tmp.sub.push_str(name);
+                st.tmp.has_sub = true;
                 continue;
             }
             if let Some((name, sign)) = as_flag(tok) {
-                flush(
-                    &reg_owned,
-                    &mut phrase,
-                    &mut sub,
-                    sink,
-                    &mut any_in_line,
-                    false,
-                );
-                sink.push(join_key(&reg_owned, name), sign.to_string());
-                any_in_line = true;
+                st.flush(false);
+                st.sink.push(&[&st.tmp.reg, ".", name], sign);
+                st.any_in_line = true;
                 continue;
             }
             if let Some((k, v)) = as_setting(tok).or_else(|| as_call(tok)) {
-                flush(
-                    &reg_owned,
-                    &mut phrase,
-                    &mut sub,
-                    sink,
-                    &mut any_in_line,
-                    false,
-                );
-                sink.push(join_key(&reg_owned, k), v.to_string());
-                any_in_line = true;
+                st.flush(false);
+                st.sink.push(&[&st.tmp.reg, ".", k], v);
+                st.any_in_line = true;
                 continue;
             }
-            phrase.push(tok);
+            st.tmp.phrase.push((ts, te));
         }
         let continues =
             chunk_index > 0 && first_chunk_token.is_some_and(|t| !starts_phrase_name(t));
-        flush(
-            &reg_owned,
-            &mut phrase,
-            &mut sub,
-            sink,
-            &mut any_in_line,
-            continues,
-        );
+        st.flush(continues);
     }
 }
 
@@ -530,65 +726,98 @@ fn starts_phrase_name(tok: &str) -> bool {
     is_name_word(tok) || tok.ends_with(':')
 }
 
-/// Emits the pending phrase. Returns true when something was emitted.
-fn flush(
-    reg: &str,
-    phrase: &mut Vec<&str>,
-    sub: &mut Option<String>,
-    sink: &mut Sink,
-    any_in_line: &mut bool,
-    continues_previous: bool,
-) -> bool {
-    if let Some(name) = sub.take() {
-        let value = phrase.join(" ");
+/// Writes the words at `ranges` of `content` joined with single spaces.
+fn join_words(content: &str, ranges: &[(usize, usize)], out: &mut String) {
+    for (i, &(s, e)) in ranges.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&content[s..e]);
+    }
+}
+
+impl Line1<'_, '_> {
+    /// Emits the pending phrase.
+    fn flush(&mut self, continues_previous: bool) {
+        let content = self.content;
+        let Tmp {
+            reg,
+            phrase,
+            sub,
+            has_sub,
+            val,
+        } = &mut *self.tmp;
+        if *has_sub {
+            *has_sub = false;
+            val.clear();
+            join_words(content, phrase, val);
+            phrase.clear();
+            push_value(self.sink, &[reg, ".", sub], val);
+            self.any_in_line = true;
+            return;
+        }
+        if phrase.is_empty() {
+            return;
+        }
+        val.clear();
+        join_words(content, phrase, val);
+        let joined = val.as_str();
+        let multi = MULTI_WORD_NAMES.iter().find(|n| {
+            joined.starts_with(*n) && joined.len() > n.len() && joined.as_bytes()[n.len()] == b' '
+        });
+        if let Some(name) = multi {
+            push_value(self.sink, &[reg, ".", name], joined[name.len()..].trim());
+        } else if phrase.len() >= 2 && {
+            let (s, e) = phrase[0];
+            is_name_word(&content[s..e])
+        } {
+            let (s, e) = phrase[0];
+            // The rest of the phrase, joined: it follows the first word and a space.
+            push_value(self.sink, &[reg, ".", &content[s..e]], &joined[e - s + 1..]);
+        } else if continues_previous && self.any_in_line {
+            self.sink.append_last(", ", joined);
+        } else {
+            push_value(self.sink, &[reg], joined);
+        }
         phrase.clear();
-        push_value(sink, join_key(reg, &name), &value);
-        *any_in_line = true;
-        return true;
+        self.any_in_line = true;
     }
-    if phrase.is_empty() {
-        return false;
-    }
-    let words = std::mem::take(phrase);
-    let joined = words.join(" ");
-    let multi = MULTI_WORD_NAMES.iter().find(|n| {
-        joined.starts_with(*n) && joined.len() > n.len() && joined.as_bytes()[n.len()] == b' '
-    });
-    if let Some(name) = multi {
-        push_value(sink, join_key(reg, name), joined[name.len()..].trim());
-    } else if words.len() >= 2 && is_name_word(words[0]) {
-        push_value(sink, join_key(reg, words[0]), &words[1..].join(" "));
-    } else if continues_previous && *any_in_line {
-        sink.append_last(", ", &joined);
-    } else {
-        push_value(sink, reg.to_string(), &joined);
-    }
-    *any_in_line = true;
-    true
 }
 
 /// Pushes `key = value`, splitting off a link annotation such as `(downgraded)`.
-fn push_value(sink: &mut Sink, key: String, value: &str) {
+fn push_value(sink: &mut Sink, key: &[&str], value: &str) {
     let value = value.trim();
-    for (suffix, note) in [
-        ("(downgraded)", Some("downgraded")),
-        ("(overdriven)", Some("overdriven")),
-        ("(ok)", None),
-    ] {
-        if let Some(v) = value.strip_suffix(suffix) {
-            sink.push(key.clone(), v.trim_end().to_string());
-            if let Some(n) = note {
-                sink.push(join_key(&key, "Note"), n.to_string());
+    if value.ends_with(')') {
+        for (suffix, note) in [
+            ("(downgraded)", Some("downgraded")),
+            ("(overdriven)", Some("overdriven")),
+            ("(ok)", None),
+        ] {
+            if let Some(v) = value.strip_suffix(suffix) {
+                sink.push(key, v.trim_end());
+                if let Some(n) = note {
+                    let mut with_note = [""; 4];
+                    let k = key.len().min(3);
+                    with_note[..k].copy_from_slice(&key[..k]);
+                    with_note[k] = ".Note";
+                    sink.push(&with_note[..=k], n);
+                }
+                return;
             }
-            return;
         }
     }
-    sink.push(key, value.to_string());
+    sink.push(key, value);
 }
 
-/// Collapses runs of whitespace to one space.
-fn collapse(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Writes `s` with runs of whitespace collapsed to one space into `out` (cleared first).
+fn collapse_into(s: &str, out: &mut String) {
+    out.clear();
+    for (i, w) in s.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
 }
 
 #[cfg(test)]
@@ -784,9 +1013,19 @@ mod tests {
     #[test]
     fn repeated_keys_are_numbered() {
         let mut s = Sink::default();
-        s.push("a".into(), "1".into());
-        s.push("a".into(), "2".into());
-        assert_eq!(s.fields[1].key, "a#2");
+        s.reset();
+        s.push(&["a"], "1");
+        s.push(&["a"], "2");
+        s.push(&["a"], "3");
+        for i in 0..1000 {
+            s.push(&["k", &i.to_string()], "x");
+        }
+        s.push(&["a"], "4");
+        let f = s.take();
+        assert_eq!(f.key_at(1), "a#2");
+        assert_eq!(f.key_at(2), "a#3");
+        assert_eq!(f.key_at(1003), "a#4");
+        assert_eq!(f.get("k999"), Some("x"));
     }
 
     /// Found by the `lspci_text` fuzzer: a token ending in a multi-byte character.

@@ -20,7 +20,8 @@ pub mod topology;
 pub use address::PciAddress;
 pub use decode::{decode_config, DecodeError};
 pub use device::{
-    BusNumbers, Capability, CapabilitySpace, Device, DeviceIds, DeviceNames, Field, Line,
+    BusNumbers, Capability, CapabilitySpace, Device, DeviceIds, DeviceNames, Field, FieldRef,
+    FieldStr, Fields, FieldsIter, Line,
 };
 pub use hexdump::{read_hex_dumps, HexDump, HexDumpError, HexDumpReader};
 pub use role::{PortType, Role};
