@@ -1,0 +1,739 @@
+//! The local driver: one job's event loop.
+//!
+//! One `tokio::select!` turns what happens (rank exits, output, timers, progress files,
+//! signals, cancel requests) into [`Event`]s for the pure [`Supervisor`], and carries out the
+//! [`Action`]s it returns. The driver decides nothing about the job (when to restart, whom to
+//! blame): that is the machine's. It only knows how to start, watch and stop processes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::Signal;
+use tokio::process::{Child, ChildStdin};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use trainyard_job::{Action, Event, ExitStatus, FinalState, JobSpec, Millis, NodeName, Supervisor};
+
+use crate::env::{free_port, RankEnv};
+use crate::output::{capture, LiveView, Sinks, Source, Stream, Tail};
+use crate::progress::{read_step_file, ProgressRule};
+use crate::sink::{log_failure, EventSink, RankStart};
+use crate::spawn::{resolve_program, start_rank, GuardCommand, RankLaunch};
+use crate::teardown::{signal_group, LiveGroups};
+use crate::ExecError;
+
+/// How often progress files are read.
+const PROGRESS_FILE_POLL: Duration = Duration::from_millis(250);
+/// How often the sink hears that the supervisor is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a dead rank's pipes may stay open (a descendant that left the process group holds
+/// them) before we stop waiting for the rest of its output.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOutcome {
+    /// Succeeded, failed or cancelled.
+    pub state: FinalState,
+    /// The supervisor's one-line verdict.
+    pub reason: String,
+    /// How many attempts were launched.
+    pub attempts: u32,
+}
+
+/// Asks a running [`LocalDriver`] to cancel its job, from any thread. (From another process:
+/// send SIGTERM or SIGINT to the supervisor's pid; a second one kills the ranks at once.)
+#[derive(Debug, Clone)]
+pub struct CancelHandle(mpsc::UnboundedSender<String>);
+
+impl CancelHandle {
+    /// Requests cancellation with a reason for the history. Does nothing once the job is over.
+    pub fn cancel(&self, reason: impl Into<String>) {
+        let _ = self.0.send(reason.into());
+    }
+}
+
+/// Runs one job on this machine: every rank a local process, each logical node
+/// (`local-0`, ...) a group of `procs_per_node` of them.
+///
+/// ```no_run
+/// use trainyard_exec::{LocalDriver, NullSink};
+/// use trainyard_job::JobSpec;
+///
+/// let spec = JobSpec::from_toml(
+///     r#"command = ["python3", "examples/train.py"]
+///        nodes = 2
+///        procs_per_node = 2"#,
+///     "job.toml".as_ref(),
+/// )?;
+/// let outcome = LocalDriver::new(spec, "job-1", "/tmp/trainyard/jobs/job-1", NullSink, None).run()?;
+/// println!("{}: {}", outcome.state, outcome.reason);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LocalDriver<S> {
+    spec: JobSpec,
+    job_id: String,
+    log_dir: PathBuf,
+    sink: S,
+    live: Option<Arc<dyn LiveView>>,
+    guard: Option<GuardCommand>,
+    handle_signals: bool,
+    cancel_tx: mpsc::UnboundedSender<String>,
+    cancel_rx: mpsc::UnboundedReceiver<String>,
+}
+
+impl<S: EventSink> LocalDriver<S> {
+    /// A driver for `spec`, whose rank logs go to `log_dir/attempt-<k>/rank-<r>.out|.err`
+    /// (`$TRAINYARD_HOME/jobs/<job_id>` by contract). `live_view` receives every output line.
+    ///
+    /// `spec.workdir` is used as given: the caller makes a relative one absolute (it is
+    /// relative to the spec file's directory).
+    pub fn new(
+        spec: JobSpec,
+        job_id: impl Into<String>,
+        log_dir: impl Into<PathBuf>,
+        sink: S,
+        live_view: Option<Arc<dyn LiveView>>,
+    ) -> Self {
+        let (cancel_tx, cancel_rx) = mpsc::unbounded_channel();
+        Self {
+            spec,
+            job_id: job_id.into(),
+            log_dir: log_dir.into(),
+            sink,
+            live: live_view,
+            guard: None,
+            handle_signals: true,
+            cancel_tx,
+            cancel_rx,
+        }
+    }
+
+    /// How to start the rank guard. The default is the running executable's hidden
+    /// `__rank-guard` subcommand (the `trainyard` binary); tests and other embedders pass the
+    /// `trainyard-rank-guard` binary.
+    #[must_use]
+    pub fn guard(mut self, guard: GuardCommand) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Whether SIGINT and SIGTERM to this process cancel the job (default: yes). A second
+    /// signal kills the ranks without waiting for the grace period. Note that once listened
+    /// for, these signals no longer end the process by default, also after [`Self::run`].
+    #[must_use]
+    pub fn handle_signals(mut self, yes: bool) -> Self {
+        self.handle_signals = yes;
+        self
+    }
+
+    /// A handle to cancel the job from another thread while [`Self::run`] runs.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.cancel_tx.clone())
+    }
+
+    /// Runs the job to its end on a runtime of its own (so callers stay synchronous) and
+    /// returns how it ended. Ranks are started from the calling thread.
+    ///
+    /// # Errors
+    /// Only when the driver itself cannot work (no runtime, no log directory, no signal
+    /// handlers); anything that goes wrong with the job's processes is part of the outcome.
+    pub fn run(self) -> Result<JobOutcome, ExecError> {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("trainyard-exec")
+            .enable_all()
+            .build()
+            .map_err(ExecError::Runtime)?;
+        runtime.block_on(self.run_async())
+    }
+
+    async fn run_async(self) -> Result<JobOutcome, ExecError> {
+        std::fs::create_dir_all(&self.log_dir).map_err(|source| ExecError::LogDir {
+            path: self.log_dir.clone(),
+            source,
+        })?;
+        let guard = match self.guard {
+            Some(guard) => guard,
+            None => {
+                GuardCommand::current_exe_subcommand("__rank-guard").map_err(ExecError::Runtime)?
+            }
+        };
+        let mut signals = if self.handle_signals {
+            Some((
+                signal(SignalKind::interrupt()).map_err(ExecError::Signals)?,
+                signal(SignalKind::terminate()).map_err(ExecError::Signals)?,
+            ))
+        } else {
+            None
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let supervisor = Supervisor::new(self.spec.policy(), self.spec.local_pool(), now());
+        let rule = Arc::new(ProgressRule::new(self.spec.progress_regex.clone()));
+        let mut run = Run {
+            spec: &self.spec,
+            job_id: &self.job_id,
+            log_dir: &self.log_dir,
+            sink: self.sink,
+            live: self.live,
+            guard,
+            supervisor,
+            rule,
+            tx,
+            attempts: BTreeMap::new(),
+            groups: LiveGroups::default(),
+            queue: VecDeque::from([Event::Start]),
+            outcome: None,
+            launched: 0,
+        };
+        let mut cancel_rx = self.cancel_rx;
+        // Keep a sender so the channel never reads as closed.
+        let _cancel_tx = self.cancel_tx;
+        let mut interrupts = 0u32;
+        let mut next_progress_poll = Instant::now();
+        let mut next_heartbeat = Instant::now();
+
+        loop {
+            run.drain_queue();
+            if run.outcome.is_some() && run.alive_ranks() == 0 {
+                break;
+            }
+            let wake = [
+                Some(next_progress_poll),
+                Some(next_heartbeat),
+                run.supervisor.poll_timeout().map(instant_of),
+                run.next_kill(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + HEARTBEAT);
+
+            tokio::select! {
+                Some(msg) = rx.recv() => run.on_internal(msg),
+                Some(reason) = cancel_rx.recv() => run.queue.push_back(Event::Cancel { reason }),
+                name = next_signal(&mut signals) => {
+                    interrupts += 1;
+                    if interrupts == 1 {
+                        tracing::info!(signal = name, "cancelling the job");
+                        run.queue.push_back(Event::Cancel { reason: format!("interrupted by {name}") });
+                    } else {
+                        tracing::warn!(signal = name, "second signal: killing every rank now");
+                        run.kill_now();
+                    }
+                }
+                () = tokio::time::sleep_until(wake) => {}
+            }
+
+            let instant = Instant::now();
+            run.kill_overdue(instant);
+            if run.supervisor.poll_timeout().is_some_and(|at| at <= now()) {
+                run.queue.push_back(Event::Tick);
+            }
+            if instant >= next_progress_poll {
+                run.poll_progress_files();
+                next_progress_poll = instant + PROGRESS_FILE_POLL;
+            }
+            if instant >= next_heartbeat {
+                log_failure("heartbeat", run.sink.heartbeat(std::process::id(), now()));
+                next_heartbeat = instant + HEARTBEAT;
+            }
+        }
+        run.groups.kill_all();
+        let (state, reason) = run
+            .outcome
+            .unwrap_or((FinalState::Failed, "the supervisor stopped".to_string()));
+        Ok(JobOutcome {
+            state,
+            reason,
+            attempts: run.launched,
+        })
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; never, when signals are not handled.
+async fn next_signal(
+    signals: &mut Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+) -> &'static str {
+    match signals {
+        Some((int, term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Wall-clock milliseconds, the supervisor's time.
+fn now() -> Millis {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Millis(ms)
+}
+
+/// The monotonic instant at which wall-clock `at` arrives.
+fn instant_of(at: Millis) -> Instant {
+    Instant::now() + at.saturating_since(now())
+}
+
+/// Messages from the per-rank tasks to the loop.
+enum Internal {
+    Progress {
+        attempt: u32,
+        rank: u32,
+        step: Option<u64>,
+    },
+    Exited {
+        attempt: u32,
+        rank: u32,
+        status: ExitStatus,
+        stderr_tail: Vec<String>,
+    },
+}
+
+struct RankRun {
+    pgid: u32,
+    progress_file: PathBuf,
+    last_file_step: Option<u64>,
+    /// Held while the rank lives; see [`crate::guard`].
+    lifeline: Option<ChildStdin>,
+    exited: bool,
+}
+
+struct AttemptRun {
+    ranks: BTreeMap<u32, RankRun>,
+    alive: usize,
+    /// When the ranks still alive get SIGKILL, once a stop was asked for.
+    kill_at: Option<Instant>,
+    killed: bool,
+}
+
+struct Run<'a, S> {
+    spec: &'a JobSpec,
+    job_id: &'a str,
+    log_dir: &'a Path,
+    sink: S,
+    live: Option<Arc<dyn LiveView>>,
+    guard: GuardCommand,
+    supervisor: Supervisor,
+    rule: Arc<ProgressRule>,
+    tx: mpsc::UnboundedSender<Internal>,
+    attempts: BTreeMap<u32, AttemptRun>,
+    groups: LiveGroups,
+    /// Events waiting for the supervisor, in order.
+    queue: VecDeque<Event>,
+    outcome: Option<(FinalState, String)>,
+    launched: u32,
+}
+
+impl<S: EventSink> Run<'_, S> {
+    fn alive_ranks(&self) -> usize {
+        self.attempts.values().map(|a| a.alive).sum()
+    }
+
+    fn next_kill(&self) -> Option<Instant> {
+        self.attempts
+            .values()
+            .filter(|a| a.alive > 0 && !a.killed)
+            .filter_map(|a| a.kill_at)
+            .min()
+    }
+
+    /// Feeds queued events to the supervisor and carries out its actions, until quiet.
+    fn drain_queue(&mut self) {
+        while let Some(event) = self.queue.pop_front() {
+            tracing::trace!(?event, "event");
+            let actions = self.supervisor.handle(event, now());
+            for action in actions {
+                self.apply(action);
+            }
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        tracing::debug!(?action, "action");
+        match action {
+            Action::StartAttempt {
+                attempt,
+                nodes,
+                restart_count,
+            } => self.start_attempt(attempt, &nodes, restart_count),
+            Action::StopAttempt {
+                attempt,
+                reason,
+                grace,
+            } => self.stop_attempt(attempt, &reason, grace),
+            Action::MarkNodeBad { node, reason } => {
+                tracing::warn!(%node, %reason, "node marked bad");
+            }
+            Action::Record(event) => {
+                tracing::info!(kind = %event.kind, "{}", event.message);
+                log_failure("record", self.sink.record(&event));
+            }
+            Action::Finish { state, reason } => {
+                tracing::info!(%state, %reason, "job finished");
+                log_failure("finished", self.sink.finished(state, &reason, now()));
+                // The machine stops every attempt before finishing; should a rank still be
+                // alive, it gets the normal teardown rather than being left behind.
+                let grace = self.spec.stop_grace;
+                let running: Vec<u32> = self
+                    .attempts
+                    .iter()
+                    .filter(|(_, a)| a.alive > 0 && a.kill_at.is_none())
+                    .map(|(n, _)| *n)
+                    .collect();
+                for attempt in running {
+                    self.stop_attempt(attempt, "the job finished", grace);
+                }
+                self.outcome = Some((state, reason));
+            }
+        }
+    }
+
+    fn start_attempt(&mut self, attempt: u32, nodes: &[NodeName], restart_count: u32) {
+        self.launched += 1;
+        let dir = self.log_dir.join(format!("attempt-{attempt}"));
+        let fail = |queue: &mut VecDeque<Event>, error: String| {
+            tracing::warn!(attempt, %error, "launch failed");
+            queue.push_back(Event::LaunchFailed { attempt, error });
+        };
+        if let Err(err) = std::fs::create_dir_all(&dir) {
+            return fail(
+                &mut self.queue,
+                format!("cannot create the log directory {}: {err}", dir.display()),
+            );
+        }
+        let Some(program) = self.spec.command.first() else {
+            return fail(&mut self.queue, "the command is empty".to_string());
+        };
+        let path_var = self
+            .spec
+            .env
+            .get("PATH")
+            .map(std::ffi::OsString::from)
+            .or_else(|| std::env::var_os("PATH"));
+        if let Err(error) =
+            resolve_program(program, self.spec.workdir.as_deref(), path_var.as_deref())
+        {
+            return fail(&mut self.queue, error);
+        }
+        let master_port = match free_port() {
+            Ok(port) => port,
+            Err(err) => {
+                return fail(
+                    &mut self.queue,
+                    format!("no free port for the rendezvous: {err}"),
+                )
+            }
+        };
+        log_failure(
+            "attempt_started",
+            self.sink
+                .attempt_started(attempt, nodes, restart_count, &dir, now()),
+        );
+
+        let ppn = self.spec.procs_per_node;
+        let world_size = u32::try_from(nodes.len())
+            .unwrap_or(u32::MAX)
+            .saturating_mul(ppn);
+        let mut run = AttemptRun {
+            ranks: BTreeMap::new(),
+            alive: 0,
+            kill_at: None,
+            killed: false,
+        };
+        'nodes: for (node_rank, node) in (0u32..).zip(nodes) {
+            let node_name: Arc<str> = Arc::from(node.as_str());
+            for local_rank in 0..ppn {
+                let rank = node_rank * ppn + local_rank;
+                let progress_file = dir.join(format!("rank-{rank}.progress"));
+                let _ = std::fs::remove_file(&progress_file);
+                let rank_env = RankEnv {
+                    rank,
+                    local_rank,
+                    world_size,
+                    local_world_size: ppn,
+                    node_rank,
+                    master_addr: "127.0.0.1".to_string(),
+                    master_port,
+                    restart_count,
+                    max_restarts: self.spec.max_restarts,
+                    job_id: self.job_id.to_string(),
+                    attempt,
+                    progress_file: progress_file.clone(),
+                };
+                let launch = RankLaunch {
+                    guard: &self.guard,
+                    command: &self.spec.command,
+                    spec_env: &self.spec.env,
+                    rank_env: &rank_env,
+                    workdir: self.spec.workdir.as_deref(),
+                    grace: self.spec.stop_grace,
+                };
+                let started = match start_rank(&launch) {
+                    Ok(started) => started,
+                    Err(err) => {
+                        fail(
+                            &mut self.queue,
+                            format!(
+                                "cannot start rank {rank} (guard {}): {err}",
+                                self.guard.program().display()
+                            ),
+                        );
+                        break 'nodes;
+                    }
+                };
+                let pid = started.pid;
+                self.groups.insert(pid);
+                let stdout_path = dir.join(format!("rank-{rank}.{}", Stream::Stdout.extension()));
+                let stderr_path = dir.join(format!("rank-{rank}.{}", Stream::Stderr.extension()));
+                log_failure(
+                    "rank_started",
+                    self.sink.rank_started(
+                        &RankStart {
+                            attempt,
+                            rank,
+                            node,
+                            pid,
+                            stdout: &stdout_path,
+                            stderr: &stderr_path,
+                        },
+                        now(),
+                    ),
+                );
+                self.watch_rank(
+                    started.child,
+                    started.stdout,
+                    started.stderr,
+                    Arc::new(Source {
+                        attempt,
+                        rank,
+                        node: Arc::clone(&node_name),
+                    }),
+                    pid,
+                    (stdout_path, stderr_path),
+                );
+                run.ranks.insert(
+                    rank,
+                    RankRun {
+                        pgid: pid,
+                        progress_file,
+                        last_file_step: None,
+                        lifeline: Some(started.lifeline),
+                        exited: false,
+                    },
+                );
+                run.alive += 1;
+                self.queue.push_back(Event::RankStarted {
+                    attempt,
+                    rank,
+                    node: node.clone(),
+                    pid: Some(pid),
+                });
+            }
+        }
+        self.attempts.insert(attempt, run);
+    }
+
+    /// Spawns the tasks that capture a rank's output and report its exit.
+    fn watch_rank(
+        &self,
+        mut child: Child,
+        stdout: tokio::process::ChildStdout,
+        stderr: tokio::process::ChildStderr,
+        source: Arc<Source>,
+        pgid: u32,
+        (stdout_path, stderr_path): (PathBuf, PathBuf),
+    ) {
+        let tail = Tail::default();
+        let progress_to = |tx: mpsc::UnboundedSender<Internal>, attempt: u32, rank: u32| {
+            move |step| {
+                let _ = tx.send(Internal::Progress {
+                    attempt,
+                    rank,
+                    step,
+                });
+            }
+        };
+        let (attempt, rank) = (source.attempt, source.rank);
+        let out = tokio::spawn(capture(
+            stdout,
+            Stream::Stdout,
+            Arc::clone(&source),
+            Sinks {
+                file: Some(stdout_path),
+                view: self.live.clone(),
+                tail: None,
+                rule: Arc::clone(&self.rule),
+                progress: progress_to(self.tx.clone(), attempt, rank),
+            },
+        ));
+        let err = tokio::spawn(capture(
+            stderr,
+            Stream::Stderr,
+            source,
+            Sinks {
+                file: Some(stderr_path),
+                view: self.live.clone(),
+                tail: Some(tail.clone()),
+                rule: Arc::clone(&self.rule),
+                progress: progress_to(self.tx.clone(), attempt, rank),
+            },
+        ));
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            // The guard killed what the rank left behind; if the guard itself was killed
+            // (OOM killer, a stray SIGKILL), this does it.
+            signal_group(pgid, Signal::SIGKILL);
+            let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+                let _ = out.await;
+                let _ = err.await;
+            })
+            .await;
+            if drained.is_err() {
+                tracing::warn!(
+                    attempt,
+                    rank,
+                    "a descendant holds the rank's pipes open; the rest of its output is lost"
+                );
+            }
+            let status = match status {
+                Ok(status) => exit_status(status),
+                Err(err) => {
+                    tracing::warn!(attempt, rank, %err, "waiting for a rank failed");
+                    ExitStatus::Signal(Signal::SIGKILL as i32)
+                }
+            };
+            let _ = tx.send(Internal::Exited {
+                attempt,
+                rank,
+                status,
+                stderr_tail: tail.lines(),
+            });
+        });
+    }
+
+    fn stop_attempt(&mut self, attempt: u32, reason: &str, grace: Duration) {
+        let Some(run) = self.attempts.get_mut(&attempt) else {
+            self.queue.push_back(Event::AttemptStopped { attempt });
+            return;
+        };
+        if run.alive == 0 {
+            self.queue.push_back(Event::AttemptStopped { attempt });
+            return;
+        }
+        tracing::info!(
+            attempt,
+            reason,
+            ?grace,
+            ranks = run.alive,
+            "stopping attempt"
+        );
+        for rank in run.ranks.values().filter(|r| !r.exited) {
+            signal_group(rank.pgid, Signal::SIGTERM);
+        }
+        let kill_at = Instant::now() + grace;
+        run.kill_at = Some(run.kill_at.map_or(kill_at, |at| at.min(kill_at)));
+    }
+
+    /// SIGKILL for the ranks whose grace ran out.
+    fn kill_overdue(&mut self, now: Instant) {
+        for (attempt, run) in &mut self.attempts {
+            if run.killed || run.alive == 0 || run.kill_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            tracing::info!(attempt, ranks = run.alive, "grace over: SIGKILL");
+            for rank in run.ranks.values().filter(|r| !r.exited) {
+                signal_group(rank.pgid, Signal::SIGKILL);
+            }
+            run.killed = true;
+        }
+    }
+
+    /// The second Ctrl-C: no more grace.
+    fn kill_now(&mut self) {
+        let now = Instant::now();
+        for run in self.attempts.values_mut() {
+            run.kill_at = Some(now);
+        }
+        self.kill_overdue(now);
+    }
+
+    fn on_internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::Progress {
+                attempt,
+                rank,
+                step,
+            } => self.queue.push_back(Event::Progress {
+                attempt,
+                rank,
+                step,
+            }),
+            Internal::Exited {
+                attempt,
+                rank,
+                status,
+                stderr_tail,
+            } => {
+                log_failure(
+                    "rank_exited",
+                    self.sink.rank_exited(attempt, rank, status, now()),
+                );
+                self.queue.push_back(Event::RankExited {
+                    attempt,
+                    rank,
+                    status,
+                    stderr_tail,
+                });
+                let Some(run) = self.attempts.get_mut(&attempt) else {
+                    return;
+                };
+                if let Some(r) = run.ranks.get_mut(&rank) {
+                    if !r.exited {
+                        r.exited = true;
+                        r.lifeline = None;
+                        run.alive = run.alive.saturating_sub(1);
+                        self.groups.remove(r.pgid);
+                    }
+                }
+                if run.alive == 0 {
+                    log_failure("attempt_ended", self.sink.attempt_ended(attempt, now()));
+                    self.queue.push_back(Event::AttemptStopped { attempt });
+                }
+            }
+        }
+    }
+
+    fn poll_progress_files(&mut self) {
+        for (attempt, run) in &mut self.attempts {
+            for (rank, r) in run.ranks.iter_mut().filter(|(_, r)| !r.exited) {
+                let step = read_step_file(&r.progress_file);
+                if step.is_some() && step != r.last_file_step {
+                    r.last_file_step = step;
+                    self.queue.push_back(Event::Progress {
+                        attempt: *attempt,
+                        rank: *rank,
+                        step,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitStatus::Code(code),
+        (None, Some(signal)) => ExitStatus::Signal(signal),
+        // Stopped/continued are not reported by wait(); treat the impossible as a kill.
+        (None, None) => ExitStatus::Signal(Signal::SIGKILL as i32),
+    }
+}
