@@ -1,4 +1,5 @@
 //! Readers work while a supervisor writes, in threads and across processes, and a writer
+#![allow(clippy::unwrap_used)] // A test that cannot read its own data should fail loudly.
 //! killed mid-transaction leaves a consistent, readable database.
 
 mod common;

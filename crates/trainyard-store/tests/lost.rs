@@ -1,4 +1,5 @@
 //! A supervisor that dies leaves a job that reads as `lost`, never as running forever.
+#![allow(clippy::unwrap_used)] // A test that cannot read its own data should fail loudly.
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Opening the database: location, pragmas, migrations, version checks.
+#![allow(clippy::unwrap_used)] // A test that cannot read its own data should fail loudly.
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Writing and reading jobs, attempts, ranks, events and verdicts.
+#![allow(clippy::unwrap_used)] // A test that cannot read its own data should fail loudly.
 
 mod common;
 
