@@ -32,8 +32,8 @@ pub struct JobSpec {
     /// Extra environment for every rank (on top of the inherited environment and the
     /// torchrun-style variables).
     pub env: BTreeMap<String, String>,
-    /// Working directory of the ranks, relative to the spec file's directory if relative;
-    /// `None` is the directory `trainyard launch` runs in.
+    /// Working directory of the ranks; relative to the spec file's directory (see
+    /// [`JobSpec::resolve_paths`]). `None` is the spec file's directory.
     pub workdir: Option<PathBuf>,
     /// Nodes per attempt (`local` backend: groups of local processes).
     pub nodes: u32,
@@ -52,7 +52,8 @@ pub struct JobSpec {
     /// SIGTERM → SIGKILL grace when stopping ranks.
     #[serde(serialize_with = "ser_duration")]
     pub stop_grace: Duration,
-    /// Where the job writes checkpoints (informative: shown, and its newest step reported).
+    /// Where the job writes checkpoints (informative: shown, and its newest step reported);
+    /// relative to `workdir`.
     pub checkpoint_dir: Option<PathBuf>,
     /// Where ranks run.
     pub backend: Backend,
@@ -222,6 +223,20 @@ impl JobSpec {
             spare_nodes: defaults::SPARE_NODES,
             slurm: SlurmSpec::default(),
         }
+    }
+
+    /// Makes `workdir` absolute against `spec_dir` (the spec file's directory; `None` becomes
+    /// `spec_dir` itself) and `checkpoint_dir` absolute against the resulting `workdir`.
+    /// Pure path arithmetic: nothing is read, so `spec_dir` should itself be absolute.
+    pub fn resolve_paths(&mut self, spec_dir: &std::path::Path) {
+        let workdir = match &self.workdir {
+            Some(w) => spec_dir.join(w),
+            None => spec_dir.to_path_buf(),
+        };
+        if let Some(c) = &self.checkpoint_dir {
+            self.checkpoint_dir = Some(workdir.join(c));
+        }
+        self.workdir = Some(workdir);
     }
 
     /// The supervisor's rules for this job.
