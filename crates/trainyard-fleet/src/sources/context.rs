@@ -68,7 +68,7 @@ impl<'o> Context<'o> {
             Work::File { path, explicit } => self.read_file(&path, explicit, sink),
             Work::Stdin => self.read_stdin(sink),
             Work::Buffer(buffer) => self.read_buffer(buffer, sink),
-            Work::Item(item) => sink("", item),
+            Work::Skip(s) => sink("", FleetItem::Skipped(s)),
         }
     }
 

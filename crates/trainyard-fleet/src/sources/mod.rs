@@ -102,6 +102,9 @@ pub struct Progress {
 }
 
 /// What reading a fleet yields, one item at a time.
+// A node is moved once, from the parser into the fold; boxing it would cost an allocation
+// per node to shrink the rare `Skipped` item.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum FleetItem {
     /// A node read in full or in part (a partly read node also comes with a [`Skipped`]).

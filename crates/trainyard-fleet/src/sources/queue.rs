@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use super::FleetItem;
+use super::Skipped;
 
 /// One unit of work for a worker.
 pub(super) enum Work {
@@ -22,8 +22,8 @@ pub(super) enum Work {
     Stdin,
     /// Bytes already read: an archive entry or a completed `pdsh` host.
     Buffer(super::stream::Buffer),
-    /// An item found while feeding (a folder that cannot be read), to be folded by a worker.
-    Item(FleetItem),
+    /// A problem found while feeding (a folder that cannot be read), to be folded by a worker.
+    Skip(Skipped),
 }
 
 struct State {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::queue::Work;
-use super::{FleetInput, FleetItem, Skipped};
+use super::{FleetInput, Skipped};
 
 /// The work for a set of inputs, in a stable order.
 pub(super) struct Plan {
@@ -112,10 +112,10 @@ fn is_hidden(path: &Path) -> bool {
 }
 
 fn skip(path: &Path, error: String) -> Work {
-    Work::Item(FleetItem::Skipped(Skipped {
+    Work::Skip(Skipped {
         input: path.display().to_string(),
         line: None,
         error,
         lost_data: true,
-    }))
+    })
 }
