@@ -4,7 +4,9 @@ use rusqlite::{params, Row};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::types::{from_ms, ms, AttemptState, ExitStatus, JobId, Millis};
+use crate::types::{
+    exit_columns, exit_from_columns, from_ms, ms, AttemptState, ExitStatus, JobId, Millis,
+};
 use crate::{Reader, Writer};
 
 /// An attempt as the supervisor starts it.
@@ -90,7 +92,7 @@ fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         reason: row.get(3)?,
         blamed_node: row.get(4)?,
         blamed_rank: row.get(5)?,
-        exit: ExitStatus::from_columns(row.get(6)?, row.get(7)?),
+        exit: exit_from_columns(row.get(6)?, row.get(7)?),
         started_at: from_ms(row.get(8)?),
         ended_at: row.get::<_, Option<i64>>(9)?.map(from_ms),
         nodes,
@@ -143,7 +145,7 @@ impl Writer<'_> {
 
     /// Records the attempt's end.
     pub fn end_attempt(&self, job: &JobId, number: u32, end: &AttemptEnd<'_>) -> Result<()> {
-        let (code, signal) = ExitStatus::columns(end.exit);
+        let (code, signal) = exit_columns(end.exit);
         let n = self.conn.execute(
             "UPDATE attempts SET state = ?3, reason = ?4, blamed_node = ?5, blamed_rank = ?6, \
                  exit_code = ?7, signal = ?8, ended_at = ?9 \

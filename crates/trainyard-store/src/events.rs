@@ -113,3 +113,35 @@ impl Reader<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+impl Writer<'_> {
+    /// Appends one of the supervisor's history entries ([`trainyard_job::JobEvent`]): its
+    /// kind's stable name, attempt, rank, node and message go in their columns, the rest (pid,
+    /// exit status, step, stderr tail) in `data`.
+    pub fn record_job_event(&self, job: &JobId, event: &trainyard_job::JobEvent) -> Result<i64> {
+        let mut data = serde_json::to_value(event).map_err(|e| Error::Corrupt {
+            what: format!("job event not encodable: {e}"),
+        })?;
+        if let Some(fields) = data.as_object_mut() {
+            for column in ["at", "kind", "attempt", "rank", "node", "message"] {
+                fields.remove(column);
+            }
+        }
+        let data = data
+            .as_object()
+            .is_some_and(|f| !f.is_empty())
+            .then_some(data);
+        self.append_event(
+            job,
+            &NewEvent {
+                at: event.at,
+                kind: event.kind.as_str(),
+                attempt: event.attempt,
+                rank: event.rank,
+                node: event.node.as_deref(),
+                message: &event.message,
+                data: data.as_ref(),
+            },
+        )
+    }
+}

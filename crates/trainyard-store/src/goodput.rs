@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::attempts::Attempt;
 use crate::jobs::Job;
-use crate::types::{AttemptState, Millis};
+use crate::types::{ms_between, AttemptState, Millis};
 
 /// A job's goodput, as `trainyard show` reports it.
 ///
@@ -60,7 +60,7 @@ pub struct AttemptTime {
 /// Computes [`Goodput`] for `job` with its `attempts` at `now`.
 pub fn goodput(job: &Job, attempts: &[Attempt], now: Millis) -> Goodput {
     let job_end = job.finished_at.unwrap_or(now);
-    let wall_ms = job_end.saturating_since(job.created_at);
+    let wall_ms = ms_between(job_end, job.created_at);
     let attempts: Vec<AttemptTime> = attempts.iter().map(|a| attempt_time(a, job_end)).collect();
     let productive_ms = attempts
         .iter()
@@ -79,10 +79,8 @@ pub fn goodput(job: &Job, attempts: &[Attempt], now: Millis) -> Goodput {
 }
 
 fn attempt_time(a: &Attempt, job_end: Millis) -> AttemptTime {
-    let duration_ms = a.ended_at.unwrap_or(job_end).saturating_since(a.started_at);
-    let startup_ms = a
-        .first_progress_at
-        .map(|p| p.saturating_since(a.started_at));
+    let duration_ms = ms_between(a.ended_at.unwrap_or(job_end), a.started_at);
+    let startup_ms = a.first_progress_at.map(|p| ms_between(p, a.started_at));
     let productive_ms = match a.first_progress_at {
         None => 0,
         Some(first) => {
@@ -90,12 +88,12 @@ fn attempt_time(a: &Attempt, job_end: Millis) -> AttemptTime {
                 (AttemptState::Succeeded, Some(end)) => end,
                 _ => a.last_progress_at.unwrap_or(first),
             };
-            end.saturating_since(first)
+            ms_between(end, first)
         }
     };
     let lost_ms = match (a.state, a.ended_at) {
         (AttemptState::Failed | AttemptState::Cancelled | AttemptState::Lost, Some(end)) => {
-            end.saturating_since(a.last_progress_at.unwrap_or(a.started_at))
+            ms_between(end, a.last_progress_at.unwrap_or(a.started_at))
         }
         _ => 0,
     };

@@ -7,8 +7,8 @@
 //! `BEGIN IMMEDIATE` transaction (a crash leaves either all of it or none), and connections
 //! wait on locks for up to [`BUSY_TIMEOUT`] instead of failing.
 //!
-//! Times are [`Millis`] supplied by the caller; the store never reads the clock itself, except
-//! through [`Millis::now`] for callers that want it. The store makes no policy decisions: it
+//! Times are trainyard-job's [`Millis`], supplied by the caller; the store never reads the
+//! clock itself ([`now`] is there for callers that want it). The store makes no policy decisions: it
 //! records what the supervisor decided, and judges only whether a supervisor is still alive
 //! ([`Liveness`]).
 //!
@@ -59,7 +59,7 @@ pub use jobs::{Job, JobControl, NewJob};
 pub use lost::{lost_reason, pid_alive, this_host, Liveness, DEFAULT_STALE_AFTER};
 pub use migrations::SCHEMA_VERSION;
 pub use ranks::{Rank, RankStart};
-pub use types::{AttemptState, ExitStatus, JobId, JobState, Millis, Verdict};
+pub use types::{now, AttemptState, ExitStatus, JobId, JobState, Millis, Verdict};
 pub use verdicts::NodeVerdict;
 
 /// How long a connection waits for another one's lock before giving up with "database is
@@ -346,6 +346,15 @@ impl Store {
     /// See [`Writer::append_event`].
     pub fn append_event(&mut self, job: &JobId, event: &NewEvent<'_>) -> Result<i64> {
         self.write(|w| w.append_event(job, event))
+    }
+
+    /// See [`Writer::record_job_event`].
+    pub fn record_job_event(
+        &mut self,
+        job: &JobId,
+        event: &trainyard_job::JobEvent,
+    ) -> Result<i64> {
+        self.write(|w| w.record_job_event(job, event))
     }
 
     /// See [`Writer::record_node_verdict`].

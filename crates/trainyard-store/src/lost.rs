@@ -12,7 +12,7 @@ use rusqlite::params;
 
 use crate::error::Result;
 use crate::jobs::Job;
-use crate::types::{ms, AttemptState, JobState, Millis};
+use crate::types::{ms, ms_between, AttemptState, JobState, Millis};
 use crate::Writer;
 
 /// The heartbeat age after which an active job is lost, unless told otherwise.
@@ -52,7 +52,7 @@ pub fn lost_reason(job: &Job, now: Millis, liveness: &Liveness, this_host: &str)
         }
     }
     let last = job.heartbeat_at.unwrap_or(job.created_at);
-    let age = now.saturating_since(last);
+    let age = ms_between(now, last);
     let stale = u64::try_from(liveness.stale_after.as_millis()).unwrap_or(u64::MAX);
     (age > stale).then(|| {
         format!(

@@ -6,7 +6,7 @@ use rusqlite::{params, Row};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::types::{from_ms, ms, ExitStatus, JobId, Millis};
+use crate::types::{exit_columns, exit_from_columns, from_ms, ms, ExitStatus, JobId, Millis};
 use crate::{Reader, Writer};
 
 /// A rank as the driver started it.
@@ -70,7 +70,7 @@ fn rank_from_row(row: &Row<'_>) -> rusqlite::Result<Rank> {
         pid: row.get(5)?,
         started_at: from_ms(row.get(6)?),
         ended_at: row.get::<_, Option<i64>>(7)?.map(from_ms),
-        exit: ExitStatus::from_columns(row.get(8)?, row.get(9)?),
+        exit: exit_from_columns(row.get(8)?, row.get(9)?),
         stdout_path: row.get::<_, Option<String>>(10)?.map(PathBuf::from),
         stderr_path: row.get::<_, Option<String>>(11)?.map(PathBuf::from),
     })
@@ -107,7 +107,7 @@ impl Writer<'_> {
         exit: ExitStatus,
         at: Millis,
     ) -> Result<()> {
-        let (code, signal) = ExitStatus::columns(Some(exit));
+        let (code, signal) = exit_columns(Some(exit));
         let n = self.conn.execute(
             "UPDATE ranks SET exit_code = ?4, signal = ?5, ended_at = ?6 \
              WHERE job_id = ?1 AND attempt = ?2 AND rank = ?3",

@@ -6,58 +6,37 @@ use std::str::FromStr;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds since the UNIX epoch, as the driver saw them.
-///
-/// Stored as an SQLite `INTEGER`; the CLI formats it for people.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Millis(pub u64);
+pub use trainyard_job::{ExitStatus, Millis};
 
-impl Millis {
-    /// The wall clock now. Only drivers and the CLI call this; the store itself takes `now`
-    /// from its caller so tests and the simulator control time.
-    pub fn now() -> Millis {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Millis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
-    }
+/// The wall clock now, as a [`Millis`]. Only drivers and the CLI call this; the store takes
+/// `now` from its callers so tests and the simulator control time.
+pub fn now() -> Millis {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Millis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
 
-    /// `self - earlier`, or 0 if `earlier` is later (clocks can step backwards).
-    pub fn saturating_since(self, earlier: Millis) -> u64 {
-        self.0.saturating_sub(earlier.0)
+/// Milliseconds from `earlier` to `later`, 0 if `earlier` is later (clocks step backwards).
+pub(crate) fn ms_between(later: Millis, earlier: Millis) -> u64 {
+    later.0.saturating_sub(earlier.0)
+}
+
+/// Splits an exit status into the `(exit_code, signal)` column pair.
+pub(crate) fn exit_columns(status: Option<ExitStatus>) -> (Option<i32>, Option<i32>) {
+    match status {
+        Some(ExitStatus::Code(c)) => (Some(c), None),
+        Some(ExitStatus::Signal(s)) => (None, Some(s)),
+        None => (None, None),
     }
 }
 
-/// How a rank (or the first failing rank of an attempt) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExitStatus {
-    /// It exited with this code.
-    Code(i32),
-    /// It was killed by this signal number.
-    Signal(i32),
-}
-
-impl ExitStatus {
-    /// Splits into the `(exit_code, signal)` column pair.
-    pub(crate) fn columns(status: Option<ExitStatus>) -> (Option<i32>, Option<i32>) {
-        match status {
-            Some(ExitStatus::Code(c)) => (Some(c), None),
-            Some(ExitStatus::Signal(s)) => (None, Some(s)),
-            None => (None, None),
-        }
-    }
-
-    /// Joins the `(exit_code, signal)` column pair; a signal wins if both are somehow set.
-    pub(crate) fn from_columns(code: Option<i32>, signal: Option<i32>) -> Option<ExitStatus> {
-        match (code, signal) {
-            (_, Some(s)) => Some(ExitStatus::Signal(s)),
-            (Some(c), None) => Some(ExitStatus::Code(c)),
-            (None, None) => None,
-        }
+/// Joins the `(exit_code, signal)` column pair; a signal wins if both are somehow set.
+pub(crate) fn exit_from_columns(code: Option<i32>, signal: Option<i32>) -> Option<ExitStatus> {
+    match (code, signal) {
+        (_, Some(s)) => Some(ExitStatus::Signal(s)),
+        (Some(c), None) => Some(ExitStatus::Code(c)),
+        (None, None) => None,
     }
 }
 
@@ -194,6 +173,40 @@ text_enum! {
         Cancelled => "cancelled",
         /// Its supervisor died while it ran.
         Lost => "lost",
+    }
+}
+
+impl From<trainyard_job::JobState> for JobState {
+    fn from(s: trainyard_job::JobState) -> JobState {
+        use trainyard_job::JobState as J;
+        match s {
+            J::Pending => JobState::Pending,
+            J::Running => JobState::Running,
+            J::Stopping => JobState::Stopping,
+            J::Backoff => JobState::Backoff,
+            J::Succeeded => JobState::Succeeded,
+            J::Failed => JobState::Failed,
+            J::Cancelled => JobState::Cancelled,
+        }
+    }
+}
+
+impl From<trainyard_job::FinalState> for JobState {
+    fn from(s: trainyard_job::FinalState) -> JobState {
+        trainyard_job::JobState::from(s).into()
+    }
+}
+
+impl From<trainyard_job::AttemptState> for AttemptState {
+    fn from(s: trainyard_job::AttemptState) -> AttemptState {
+        use trainyard_job::AttemptState as A;
+        match s {
+            A::Running => AttemptState::Running,
+            A::Stopping => AttemptState::Stopping,
+            A::Succeeded => AttemptState::Succeeded,
+            A::Failed => AttemptState::Failed,
+            A::Cancelled => AttemptState::Cancelled,
+        }
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use trainyard_store::{JobId, JobState, Liveness, Millis, NewEvent, Store};
+use trainyard_store::{JobId, JobState, Liveness, NewEvent, Store};
 
 /// Events per write transaction in the writers below: large, so a kill lands mid-transaction.
 const BATCH: u64 = 50;
@@ -15,7 +15,7 @@ const BATCH: u64 = 50;
 /// One writer transaction: `BATCH` progress events, then the attempt's step set to their
 /// batch number. Readers check the two always agree.
 fn write_batch(store: &mut Store, job: &JobId, step: u64) -> trainyard_store::Result<()> {
-    let now = Millis::now();
+    let now = trainyard_store::now();
     store.write(|w| {
         for i in 0..BATCH {
             w.append_event(
@@ -40,7 +40,7 @@ fn write_batch(store: &mut Store, job: &JobId, step: u64) -> trainyard_store::Re
 /// Reads the job on one snapshot and checks the writer's invariant; returns the step.
 fn check_consistent(store: &mut Store, job: &JobId) -> u64 {
     let detail = store
-        .job_detail(job.as_str(), Millis::now(), &Liveness::default())
+        .job_detail(job.as_str(), trainyard_store::now(), &Liveness::default())
         .unwrap()
         .unwrap();
     let progress = detail
@@ -59,10 +59,10 @@ fn check_consistent(store: &mut Store, job: &JobId) -> u64 {
 
 fn setup(home: &std::path::Path) -> JobId {
     let mut store = Store::open(home).unwrap();
-    let job = common::job(&mut store, "busy", Millis::now());
-    common::attempt(&mut store, &job, 1, Millis::now());
+    let job = common::job(&mut store, "busy", trainyard_store::now());
+    common::attempt(&mut store, &job, 1, trainyard_store::now());
     store
-        .update_job_state(&job.id, JobState::Running, None, Millis::now())
+        .update_job_state(&job.id, JobState::Running, None, trainyard_store::now())
         .unwrap();
     job.id
 }
@@ -96,7 +96,7 @@ fn readers_in_threads_work_while_a_writer_writes() {
                     reads += 1;
                     // `ps` too, which may write a `lost` verdict: it must not be one here.
                     let jobs = store
-                        .list_jobs(false, Millis::now(), &Liveness::default())
+                        .list_jobs(false, trainyard_store::now(), &Liveness::default())
                         .unwrap();
                     assert_eq!(jobs[0].state, JobState::Running);
                 }
@@ -175,7 +175,7 @@ fn a_writer_killed_with_sigkill_leaves_a_consistent_database() {
 
         // Not yet reaped: the job reads as lost, by pid, at once.
         let jobs = reader
-            .list_jobs(false, Millis::now(), &Liveness::default())
+            .list_jobs(false, trainyard_store::now(), &Liveness::default())
             .unwrap();
         assert_eq!(jobs[0].state, JobState::Lost, "round {round}");
         child.wait().unwrap();
@@ -191,7 +191,7 @@ fn a_writer_killed_with_sigkill_leaves_a_consistent_database() {
 
         // The next writer carries on after a crash (as a restarted supervisor would).
         fresh
-            .update_job_state(&job, JobState::Running, None, Millis::now())
+            .update_job_state(&job, JobState::Running, None, trainyard_store::now())
             .unwrap();
     }
     let step = check_consistent(&mut reader, &job);

@@ -437,3 +437,41 @@ fn a_failing_write_closure_rolls_back_everything() {
         .update_job_state(&job.id, JobState::Running, None, at(T0, 3))
         .unwrap();
 }
+
+#[test]
+fn supervisor_job_events_keep_their_details() {
+    use trainyard_job::{JobEvent, JobEventKind};
+    let (_dir, mut store) = open();
+    let job = common::job(&mut store, "a", T0);
+    let event = JobEvent {
+        attempt: Some(2),
+        rank: Some(3),
+        node: Some("local-1".into()),
+        exit: Some(ExitStatus::Code(1)),
+        step: Some(57),
+        stderr_tail: vec!["Traceback".to_owned(), "boom".to_owned()],
+        ..JobEvent::new(at(T0, 9), JobEventKind::AttemptFailed, "attempt 2 failed")
+    };
+    store.record_job_event(&job.id, &event).unwrap();
+    store
+        .record_job_event(
+            &job.id,
+            &JobEvent::new(T0, JobEventKind::JobStarted, "started"),
+        )
+        .unwrap();
+    let events = store.events(&job.id, None).unwrap();
+    let e = &events[0];
+    assert_eq!(
+        (e.kind.as_str(), e.attempt, e.rank),
+        ("attempt_failed", Some(2), Some(3))
+    );
+    assert_eq!(e.node.as_deref(), Some("local-1"));
+    assert_eq!(e.at, at(T0, 9));
+    assert_eq!(
+        e.data,
+        Some(
+            serde_json::json!({"exit": {"code": 1}, "step": 57, "stderr_tail": ["Traceback", "boom"]})
+        )
+    );
+    assert_eq!(events[1].data, None);
+}
