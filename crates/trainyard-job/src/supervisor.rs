@@ -479,10 +479,9 @@ impl Supervisor {
                 let Some((rank, silent)) = hang::detect(live, self.policy.hang_timeout, now) else {
                     return;
                 };
-                let info = live.ranks.get(&rank);
-                let step = info
-                    .and_then(|i| i.last_step)
-                    .or_else(|| self.attempts.last().and_then(|a| a.last_step));
+                // Only the rank's own step: "rank 1 made no progress after step 4" must not
+                // borrow step 4 from another rank.
+                let step = live.ranks.get(&rank).and_then(|i| i.last_step);
                 let blame = Blame {
                     rank,
                     node: live.node_of(rank),
