@@ -32,6 +32,11 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long a dead rank's pipes may stay open (a descendant that left the process group holds
 /// them) before we stop waiting for the rest of its output.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a failed rank's exit waits for others before the supervisor hears of it. A crash
+/// makes its peers fail on the broken connection within milliseconds, and their exits may
+/// reach us first; within this window, exits are handed over in the order the ranks died (as
+/// their guards saw it), so the rank that failed first is the one blamed.
+const EXIT_SETTLE: Duration = Duration::from_millis(100);
 
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +194,8 @@ impl<S: EventSink> LocalDriver<S> {
             queue: VecDeque::from([Event::Start]),
             outcome: None,
             launched: 0,
+            held_exits: Vec::new(),
+            settle_at: None,
         };
         let mut cancel_rx = self.cancel_rx;
         // Keep a sender so the channel never reads as closed.
@@ -199,7 +206,7 @@ impl<S: EventSink> LocalDriver<S> {
 
         loop {
             run.drain_queue();
-            if run.outcome.is_some() && run.alive_ranks() == 0 {
+            if run.outcome.is_some() && run.alive_ranks() == 0 && run.held_exits.is_empty() {
                 break;
             }
             let wake = [
@@ -207,6 +214,7 @@ impl<S: EventSink> LocalDriver<S> {
                 Some(next_heartbeat),
                 run.supervisor.poll_timeout().map(instant_of),
                 run.next_kill(),
+                run.settle_at,
             ]
             .into_iter()
             .flatten()
@@ -230,6 +238,9 @@ impl<S: EventSink> LocalDriver<S> {
             }
 
             let instant = Instant::now();
+            if run.settle_at.is_some_and(|at| at <= instant) {
+                run.release_exits();
+            }
             run.kill_overdue(instant);
             if run.supervisor.poll_timeout().is_some_and(|at| at <= now()) {
                 run.queue.push_back(Event::Tick);
@@ -268,6 +279,13 @@ async fn next_signal(
     }
 }
 
+/// Wall-clock nanoseconds since the UNIX epoch.
+fn unix_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
 /// Wall-clock milliseconds, the supervisor's time.
 fn now() -> Millis {
     let ms = SystemTime::now()
@@ -288,12 +306,26 @@ enum Internal {
         rank: u32,
         step: Option<u64>,
     },
-    Exited {
-        attempt: u32,
-        rank: u32,
-        status: ExitStatus,
-        stderr_tail: Vec<String>,
-    },
+    Exited(Exit),
+}
+
+/// A rank's end, as its watcher task reports it.
+struct Exit {
+    attempt: u32,
+    rank: u32,
+    status: ExitStatus,
+    stderr_tail: Vec<String>,
+    /// When it died, in nanoseconds since the UNIX epoch (the guard's record, else when we
+    /// reaped the guard).
+    died_at: u128,
+}
+
+/// Where a rank's guard and readers write.
+struct RankFiles {
+    stdout: PathBuf,
+    stderr: PathBuf,
+    /// The guard's record of when the rank died.
+    exit: PathBuf,
 }
 
 struct RankRun {
@@ -329,6 +361,9 @@ struct Run<'a, S> {
     queue: VecDeque<Event>,
     outcome: Option<(FinalState, String)>,
     launched: u32,
+    /// Exits held back for [`EXIT_SETTLE`], and when they are handed over.
+    held_exits: Vec<Exit>,
+    settle_at: Option<Instant>,
 }
 
 impl<S: EventSink> Run<'_, S> {
@@ -452,7 +487,9 @@ impl<S: EventSink> Run<'_, S> {
             for local_rank in 0..ppn {
                 let rank = node_rank * ppn + local_rank;
                 let progress_file = dir.join(format!("rank-{rank}.progress"));
+                let exit_file = dir.join(format!("rank-{rank}.exit"));
                 let _ = std::fs::remove_file(&progress_file);
+                let _ = std::fs::remove_file(&exit_file);
                 let rank_env = RankEnv {
                     rank,
                     local_rank,
@@ -474,6 +511,7 @@ impl<S: EventSink> Run<'_, S> {
                     rank_env: &rank_env,
                     workdir: self.spec.workdir.as_deref(),
                     grace: self.spec.stop_grace,
+                    exit_file: &exit_file,
                 };
                 let started = match start_rank(&launch) {
                     Ok(started) => started,
@@ -516,7 +554,11 @@ impl<S: EventSink> Run<'_, S> {
                         node: Arc::clone(&node_name),
                     }),
                     pid,
-                    (stdout_path, stderr_path),
+                    RankFiles {
+                        stdout: stdout_path,
+                        stderr: stderr_path,
+                        exit: exit_file,
+                    },
                 );
                 run.ranks.insert(
                     rank,
@@ -548,8 +590,13 @@ impl<S: EventSink> Run<'_, S> {
         stderr: tokio::process::ChildStderr,
         source: Arc<Source>,
         pgid: u32,
-        (stdout_path, stderr_path): (PathBuf, PathBuf),
+        files: RankFiles,
     ) {
+        let RankFiles {
+            stdout: stdout_path,
+            stderr: stderr_path,
+            exit: exit_file,
+        } = files;
         let tail = Tail::default();
         let progress_to = |tx: mpsc::UnboundedSender<Internal>, attempt: u32, rank: u32| {
             move |step| {
@@ -588,6 +635,7 @@ impl<S: EventSink> Run<'_, S> {
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
+            let reaped_at = unix_nanos();
             // The guard killed what the rank left behind; if the guard itself was killed
             // (OOM killer, a stray SIGKILL), this does it.
             signal_group(pgid, Signal::SIGKILL);
@@ -610,12 +658,17 @@ impl<S: EventSink> Run<'_, S> {
                     ExitStatus::Signal(Signal::SIGKILL as i32)
                 }
             };
-            let _ = tx.send(Internal::Exited {
+            let died_at = std::fs::read_to_string(&exit_file)
+                .ok()
+                .and_then(|t| t.trim().parse::<u128>().ok())
+                .unwrap_or(reaped_at);
+            let _ = tx.send(Internal::Exited(Exit {
                 attempt,
                 rank,
                 status,
                 stderr_tail: tail.lines(),
-            });
+                died_at,
+            }));
         });
     }
 
@@ -676,38 +729,60 @@ impl<S: EventSink> Run<'_, S> {
                 rank,
                 step,
             }),
-            Internal::Exited {
-                attempt,
-                rank,
-                status,
-                stderr_tail,
-            } => {
-                log_failure(
-                    "rank_exited",
-                    self.sink.rank_exited(attempt, rank, status, now()),
-                );
-                self.queue.push_back(Event::RankExited {
-                    attempt,
-                    rank,
-                    status,
-                    stderr_tail,
-                });
-                let Some(run) = self.attempts.get_mut(&attempt) else {
-                    return;
-                };
-                if let Some(r) = run.ranks.get_mut(&rank) {
-                    if !r.exited {
-                        r.exited = true;
-                        r.lifeline = None;
-                        run.alive = run.alive.saturating_sub(1);
-                        self.groups.remove(r.pgid);
-                    }
-                }
-                if run.alive == 0 {
-                    log_failure("attempt_ended", self.sink.attempt_ended(attempt, now()));
-                    self.queue.push_back(Event::AttemptStopped { attempt });
+            Internal::Exited(exit) => {
+                if exit.status.success() && self.held_exits.is_empty() {
+                    self.deliver_exit(exit);
+                } else {
+                    self.held_exits.push(exit);
+                    self.settle_at
+                        .get_or_insert_with(|| Instant::now() + EXIT_SETTLE);
                 }
             }
+        }
+    }
+
+    /// Hands the held exits to the supervisor, in the order the ranks died.
+    fn release_exits(&mut self) {
+        self.settle_at = None;
+        let mut exits = std::mem::take(&mut self.held_exits);
+        exits.sort_by_key(|e| e.died_at);
+        for exit in exits {
+            self.deliver_exit(exit);
+        }
+    }
+
+    fn deliver_exit(&mut self, exit: Exit) {
+        let Exit {
+            attempt,
+            rank,
+            status,
+            stderr_tail,
+            died_at: _,
+        } = exit;
+        log_failure(
+            "rank_exited",
+            self.sink.rank_exited(attempt, rank, status, now()),
+        );
+        self.queue.push_back(Event::RankExited {
+            attempt,
+            rank,
+            status,
+            stderr_tail,
+        });
+        let Some(run) = self.attempts.get_mut(&attempt) else {
+            return;
+        };
+        if let Some(r) = run.ranks.get_mut(&rank) {
+            if !r.exited {
+                r.exited = true;
+                r.lifeline = None;
+                run.alive = run.alive.saturating_sub(1);
+                self.groups.remove(r.pgid);
+            }
+        }
+        if run.alive == 0 {
+            log_failure("attempt_ended", self.sink.attempt_ended(attempt, now()));
+            self.queue.push_back(Event::AttemptStopped { attempt });
         }
     }
 

@@ -6,8 +6,8 @@
 //! forked the child exits (not the process), and grandchildren (data-loader workers, a shell,
 //! `torchrun` inside a rank) never see it.
 //!
-//! So the driver starts every rank through this guard, `trainyard-rank-guard [--grace-ms N] --
-//! PROGRAM ARGS...` (or `trainyard __rank-guard ...`), as the leader of a new process group.
+//! So the driver starts every rank through this guard, `trainyard-rank-guard [--grace-ms N]
+//! [--exit-file PATH] -- PROGRAM ARGS...` (or `trainyard __rank-guard ...`), as the leader of a new process group.
 //! The guard's stdin is the *lifeline*: a pipe whose write end only the supervisor holds. The
 //! kernel closes it whenever the supervisor dies, however it dies. The guard starts the rank
 //! in its own group (so a signal to the group reaches the rank and all its descendants) and:
@@ -26,11 +26,12 @@
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::{getpgrp, getpid, Pid};
@@ -50,6 +51,7 @@ const POLL: Duration = Duration::from_millis(20);
 
 struct GuardArgs {
     grace: Duration,
+    exit_file: Option<PathBuf>,
     program: OsString,
     args: Vec<OsString>,
 }
@@ -57,6 +59,7 @@ struct GuardArgs {
 fn parse(args: impl IntoIterator<Item = OsString>) -> Result<GuardArgs, String> {
     let mut args = args.into_iter();
     let mut grace = DEFAULT_GRACE;
+    let mut exit_file = None;
     loop {
         let Some(arg) = args.next() else {
             return Err("missing `-- PROGRAM [ARGS...]`".to_string());
@@ -71,6 +74,11 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<GuardArgs, String> 
                     .ok_or_else(|| format!("--grace-ms needs milliseconds, got {value:?}"))?;
                 grace = Duration::from_millis(ms);
             }
+            Some("--exit-file") => {
+                exit_file = Some(PathBuf::from(
+                    args.next().ok_or("--exit-file needs a path")?,
+                ));
+            }
             _ => return Err(format!("unexpected argument {arg:?}")),
         }
     }
@@ -79,6 +87,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<GuardArgs, String> 
         .ok_or_else(|| "missing PROGRAM after `--`".to_string())?;
     Ok(GuardArgs {
         grace,
+        exit_file,
         program,
         args: args.collect(),
     })
@@ -146,6 +155,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ! {
         }
     };
 
+    if let Some(path) = &args.exit_file {
+        write_exit_time(path);
+    }
     if supervisor_gone.load(Ordering::SeqCst) {
         // The lifeline thread is tearing the group down and will SIGKILL us with it; exiting
         // now would let it stop half-way.
@@ -155,6 +167,25 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ! {
     }
     kill_leftovers();
     relay(status)
+}
+
+/// Writes when the rank died, in nanoseconds since the UNIX epoch.
+///
+/// When one rank crashes, its peers fail a moment later on the broken connection, and the
+/// driver reaps their guards in no particular order. The guard, waiting on this one child, sees
+/// the death first-hand; the driver orders nearly simultaneous deaths by these times to blame
+/// the rank that failed first rather than the one reaped first.
+fn write_exit_time(path: &Path) {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    if let Err(err) = std::fs::write(path, format!("{nanos}\n")) {
+        let _ = writeln!(
+            io::stderr(),
+            "trainyard rank guard: {}: {err}",
+            path.display()
+        );
+    }
 }
 
 /// Blocks on the lifeline until the supervisor is gone, then tears the group down.

@@ -69,6 +69,8 @@ pub(crate) struct RankLaunch<'a> {
     pub workdir: Option<&'a Path>,
     /// The guard's grace if the supervisor dies.
     pub grace: Duration,
+    /// Where the guard writes the time of the rank's death.
+    pub exit_file: &'a Path,
 }
 
 /// A started rank: the guard process (leader of the rank's process group) and its pipes.
@@ -88,6 +90,8 @@ pub(crate) fn start_rank(launch: &RankLaunch<'_>) -> io::Result<StartedRank> {
     cmd.args(&launch.guard.prefix)
         .arg("--grace-ms")
         .arg(launch.grace.as_millis().to_string())
+        .arg("--exit-file")
+        .arg(launch.exit_file)
         .arg("--")
         .args(launch.command)
         .envs(launch.spec_env)
