@@ -563,6 +563,9 @@ impl Supervisor {
             Ok(n) => n,
             Err(reason) => return self.finish(FinalState::Failed, reason, now, out),
         };
+        if !self.attempts.is_empty() {
+            self.restart_count = self.restart_count.saturating_add(1);
+        }
         let number = u32::try_from(self.attempts.len())
             .unwrap_or(u32::MAX)
             .saturating_add(1);
@@ -780,14 +783,16 @@ impl Supervisor {
                 out,
             );
         }
-        self.restart_count += 1;
-        let delay = self.policy.backoff.delay(self.restart_count);
+        // The count goes up when the restart happens (start_attempt), so a job cancelled
+        // during the backoff does not report a restart it never made.
+        let next = self.restart_count.saturating_add(1);
+        let delay = self.policy.backoff.delay(next);
         self.backoff_until = Some(now.saturating_add(delay));
         self.state = JobState::Backoff;
         let msg = format!(
             "{headline}; restarting in {} (restart {} of {})",
             format_duration(delay),
-            self.restart_count,
+            next,
             self.policy.max_restarts
         );
         let blame = cause.blame();
