@@ -37,6 +37,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// reach us first; within this window, exits are handed over in the order the ranks died (as
 /// their guards saw it), so the rank that failed first is the one blamed.
 const EXIT_SETTLE: Duration = Duration::from_millis(100);
+/// The longest exits are held while a rank that died earlier (its guard's record says so) has
+/// not been reported yet: on a loaded machine reaping and draining can lag.
+const EXIT_SETTLE_MAX: Duration = Duration::from_secs(3);
 
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +199,7 @@ impl<S: EventSink> LocalDriver<S> {
             launched: 0,
             held_exits: Vec::new(),
             settle_at: None,
+            held_since: None,
         };
         let mut cancel_rx = self.cancel_rx;
         // Keep a sender so the channel never reads as closed.
@@ -330,6 +334,8 @@ struct RankFiles {
 
 struct RankRun {
     pgid: u32,
+    /// Where its guard records when it died.
+    exit_file: PathBuf,
     progress_file: PathBuf,
     last_file_step: Option<u64>,
     /// Held while the rank lives; see [`crate::guard`].
@@ -364,6 +370,8 @@ struct Run<'a, S> {
     /// Exits held back for [`EXIT_SETTLE`], and when they are handed over.
     held_exits: Vec<Exit>,
     settle_at: Option<Instant>,
+    /// When the first of the held exits arrived.
+    held_since: Option<Instant>,
 }
 
 impl<S: EventSink> Run<'_, S> {
@@ -557,13 +565,14 @@ impl<S: EventSink> Run<'_, S> {
                     RankFiles {
                         stdout: stdout_path,
                         stderr: stderr_path,
-                        exit: exit_file,
+                        exit: exit_file.clone(),
                     },
                 );
                 run.ranks.insert(
                     rank,
                     RankRun {
                         pgid: pid,
+                        exit_file,
                         progress_file,
                         last_file_step: None,
                         lifeline: Some(started.lifeline),
@@ -734,8 +743,9 @@ impl<S: EventSink> Run<'_, S> {
                     self.deliver_exit(exit);
                 } else {
                     self.held_exits.push(exit);
-                    self.settle_at
-                        .get_or_insert_with(|| Instant::now() + EXIT_SETTLE);
+                    let now = Instant::now();
+                    self.held_since.get_or_insert(now);
+                    self.settle_at.get_or_insert(now + EXIT_SETTLE);
                 }
             }
         }
@@ -743,12 +753,42 @@ impl<S: EventSink> Run<'_, S> {
 
     /// Hands the held exits to the supervisor, in the order the ranks died.
     fn release_exits(&mut self) {
+        let now = Instant::now();
+        if self.earlier_death_unreported()
+            && self
+                .held_since
+                .is_some_and(|since| now < since + EXIT_SETTLE_MAX)
+        {
+            self.settle_at = Some(now + Duration::from_millis(20));
+            return;
+        }
         self.settle_at = None;
+        self.held_since = None;
         let mut exits = std::mem::take(&mut self.held_exits);
         exits.sort_by_key(|e| e.died_at);
         for exit in exits {
             self.deliver_exit(exit);
         }
+    }
+
+    /// Whether a rank not reported yet died before every held exit, by its guard's record.
+    fn earlier_death_unreported(&self) -> bool {
+        let Some(earliest) = self.held_exits.iter().map(|e| e.died_at).min() else {
+            return false;
+        };
+        self.attempts.iter().any(|(attempt, run)| {
+            run.ranks.iter().any(|(rank, r)| {
+                !r.exited
+                    && !self
+                        .held_exits
+                        .iter()
+                        .any(|e| e.attempt == *attempt && e.rank == *rank)
+                    && std::fs::read_to_string(&r.exit_file)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u128>().ok())
+                        .is_some_and(|died_at| died_at < earliest)
+            })
+        })
     }
 
     fn deliver_exit(&mut self, exit: Exit) {
