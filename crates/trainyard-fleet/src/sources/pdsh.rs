@@ -86,8 +86,16 @@ impl<'c, 'o> Demux<'c, 'o> {
                         self.stray(line_no, &format!("line of {len} bytes skipped"), sink);
                         continue;
                     }
-                    let text = String::from_utf8_lossy(&buf);
-                    let text = text.strip_suffix('\r').unwrap_or(&text);
+                    // The strict check is the fast path; lspci's stray bytes are rare.
+                    let lossy;
+                    let text = match std::str::from_utf8(&buf) {
+                        Ok(t) => t,
+                        Err(_) => {
+                            lossy = String::from_utf8_lossy(&buf);
+                            &lossy
+                        }
+                    };
+                    let text = text.strip_suffix('\r').unwrap_or(text);
                     self.line(text, line_no, sink);
                 }
             }
