@@ -8,6 +8,10 @@
 //! hosts at a time, so the least recently active one has almost always finished). Should a
 //! completed host's lines turn up again, they are reported, not silently merged into a node
 //! that was already analysed.
+//!
+//! Memory is the window's hosts' output (each capped at [`MAX_NODE_TEXT_BYTES`]) plus a set
+//! of completed host names: about 150 MB for a 1,000-host stream of 300 KB GPU-server dumps
+//! at the default window of 256, whatever the stream's length.
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
