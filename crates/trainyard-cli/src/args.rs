@@ -97,7 +97,7 @@ pub struct SynthArgs {
     #[arg(long, value_name = "DIR", required_unless_present = "pdsh")]
     pub out: Option<PathBuf>,
 
-    /// Write one pdsh-style stream (`host: ` line prefixes; text templates only); `-` is stdout.
+    /// Write one pdsh-style stream (every line prefixed `host: `); `-` is stdout.
     #[arg(long, value_name = "FILE", conflicts_with = "out")]
     pub pdsh: Option<PathBuf>,
 

@@ -384,3 +384,42 @@ fn snapshot_fleets_show_every_fault_and_bios_cohort() {
         .iter()
         .any(|v| v.kind == NaturalKind::AerCounter));
 }
+
+/// Slot paths survive the renumbering: every device but the missing ones keeps its
+/// template slot path on a node that lost a GPU.
+///
+/// Ignored until `trainyard_pci::Topology::build` stops treating an unconfigured bridge
+/// (`secondary=00, subordinate=00`, the emptied port) as the parent of bus 00: today every
+/// root-complex device on bus 00 hangs below that port.
+#[test]
+#[ignore = "Topology::build takes an unconfigured bridge (secondary=00) as bus 00's parent"]
+fn missing_gpu_keeps_every_other_slot() {
+    for name in SERVERS {
+        let t = template(name);
+        let tpl = parse_str(&t).devices;
+        let topo = Topology::build(&tpl);
+        let want: BTreeSet<String> = (0..tpl.len()).map(|i| topo.slot_path(&tpl, i)).collect();
+        let mut o = opts(4, 3);
+        o.faults = FaultCounts::none();
+        o.faults.set(FaultKind::Missing, 1);
+        let synth = Synth::new(name, &t, &o).expect("plan");
+        let f = synth
+            .truth()
+            .faults_of(FaultKind::Missing)
+            .next()
+            .expect("missing")
+            .clone();
+        let node = index_of(&synth.truth().nodes, &f.nodes[0]);
+        let devs = parse_str(&node_text(&synth, node)).devices;
+        let topo = Topology::build(&devs);
+        let got: BTreeSet<String> = (0..devs.len()).map(|i| topo.slot_path(&devs, i)).collect();
+        let lost: Vec<&String> = want.difference(&got).collect();
+        let new: Vec<&String> = got.difference(&want).collect();
+        assert_eq!(
+            lost,
+            vec![f.slot.as_ref().expect("slot")],
+            "{name}: new {new:?}"
+        );
+        assert!(new.is_empty(), "{name}: {new:?}");
+    }
+}

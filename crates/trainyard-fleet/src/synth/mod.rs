@@ -452,7 +452,9 @@ impl Synth {
             let k = rng.below(active.len() as u64) as usize;
             let lines = 1 + rng.below(MAX_BATCH);
             let (node, bytes, pos) = &mut active[k];
-            let name = &self.plans[*node].name;
+            let name = self.plans[*node].name.as_bytes();
+            // One write per batch: per-line writes made interleaving three times slower.
+            buf.clear();
             for _ in 0..lines {
                 if *pos >= bytes.len() {
                     break;
@@ -461,9 +463,13 @@ impl Synth {
                     .iter()
                     .position(|&c| c == b'\n')
                     .map_or(bytes.len(), |e| *pos + e);
-                write_prefixed_line(name, &bytes[*pos..end], w)?;
+                buf.extend_from_slice(name);
+                buf.extend_from_slice(b": ");
+                buf.extend_from_slice(&bytes[*pos..end]);
+                buf.push(b'\n');
                 *pos = end + 1;
             }
+            w.write_all(&buf)?;
             if *pos >= bytes.len() {
                 active.swap_remove(k);
             }
@@ -485,13 +491,6 @@ fn write_prefixed(host: &str, bytes: &[u8], w: &mut dyn Write) -> io::Result<()>
         out.truncate(out.len() - host.len() - 3);
     }
     w.write_all(&out)
-}
-
-fn write_prefixed_line(host: &str, line: &[u8], w: &mut dyn Write) -> io::Result<()> {
-    w.write_all(host.as_bytes())?;
-    w.write_all(b": ")?;
-    w.write_all(line)?;
-    w.write_all(b"\n")
 }
 
 /// One (device, key) a fault changes, with both values.
