@@ -157,14 +157,18 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
         v
     };
 
-    // (kind, key, value, fleet_value, nodes) -> finding, so that the same difference on
+    // (kind, severity, key, value, fleet_value, nodes) -> finding, so that the same difference on
     // several devices of the same nodes is one finding.
-    let mut merged: HashMap<(FindingKind, String, String, String, Vec<u32>), FleetFinding> =
-        HashMap::new();
+    #[allow(clippy::type_complexity)]
+    let mut merged: HashMap<
+        (FindingKind, Severity, String, String, String, Vec<u32>),
+        FleetFinding,
+    > = HashMap::new();
     let mut identifier_keys = 0;
     let mut add = |f: FleetFinding| {
         let k = (
             f.kind,
+            f.severity,
             f.key.clone(),
             f.value.clone(),
             f.fleet_value.clone(),
@@ -298,7 +302,13 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
         }
     }
 
-    for ((rule, slot, severity), r) in &acc.rules {
+    // Sorted, so that the sample shown for a finding merged over several slots is always the
+    // first slot's.
+    let mut rule_keys: Vec<_> = acc.rules.keys().collect();
+    rule_keys.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
+    for key in rule_keys {
+        let (rule, slot, severity) = key;
+        let r = &acc.rules[key];
         let evidence: Vec<String> = r
             .sample
             .keys
