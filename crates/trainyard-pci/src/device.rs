@@ -234,6 +234,14 @@ impl Fields {
         Self::default()
     }
 
+    /// Room for `text` bytes of keys and values and `n` settings.
+    pub fn with_capacity(text: usize, n: usize) -> Self {
+        Self {
+            text: String::with_capacity(text),
+            spans: Vec::with_capacity(n),
+        }
+    }
+
     /// Number of settings.
     pub fn len(&self) -> usize {
         self.spans.len()

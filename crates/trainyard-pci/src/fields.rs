@@ -172,30 +172,19 @@ fn canonical_key(key: &str) -> Option<&'static str> {
     })
 }
 
-/// FxHash-style word-at-a-time hash: keys are short and hashed once per setting. Hash
-/// flooding is no concern: a device's key count is bounded by its line count.
+/// Hash of a key for the uniqueness table.
+#[inline]
 fn hash_key(key: &[u8]) -> u32 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h: u64 = key.len() as u64;
-    let mut chunks = key.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-    }
-    (h >> 32) as u32
+    (crate::fxhash::hash_bytes(0, key) >> 32) as u32
 }
 
 /// One slot of the key table: a key seen in this device and how often.
 #[derive(Clone, Copy, Default)]
 struct Slot {
-    /// Index of the setting that introduced the key, plus one (0: empty slot).
+    /// Device generation that filled the slot; a slot of an older generation is empty, so
+    /// starting a device needs no clearing.
+    generation: u32,
+    /// Index of the setting that introduced the key.
     field: u32,
     hash: u32,
     count: u32,
@@ -207,29 +196,31 @@ struct Sink {
     fields: Fields,
     /// Open-addressing table (power-of-two size, linear probing) of the keys seen so far.
     table: Vec<Slot>,
+    generation: u32,
     used: usize,
+    /// Sizes of the previous device's settings, to size the next one's buffers.
+    last_text: usize,
+    last_len: usize,
 }
 
 impl Sink {
     fn reset(&mut self) {
-        // Fresh buffers sized like the previous device's: one allocation each, no regrowth.
-        let text = self.fields.text().len().max(1024);
-        let n = self.fields.len().max(64);
-        self.fields = Fields::new();
-        self.fields.text_mut().reserve(text + text / 4);
+        // Buffers sized like the previous device's: one allocation each, no regrowth.
+        let text = self.last_text.max(1024);
+        let n = self.last_len.max(64);
+        self.fields = Fields::with_capacity(text + text / 4, n + n / 4);
         self.used = 0;
-        let size = (n * 2).next_power_of_two().max(128);
-        if self.table.len() == size {
-            self.table.fill(Slot::default());
-        } else {
-            self.table = vec![Slot::default(); size];
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 || self.table.is_empty() {
+            self.table = vec![Slot::default(); self.table.len().max(256)];
+            self.generation = 1;
         }
     }
 
     fn take(&mut self) -> Fields {
         let mut f = std::mem::take(&mut self.fields);
-        // Keep the sizes for the next device's reservation.
-        self.fields.text_mut().reserve(f.text().len());
+        self.last_text = f.text().len();
+        self.last_len = f.len();
         f.shrink_to_fit();
         f
     }
@@ -257,9 +248,10 @@ impl Sink {
         let mut pos = hash as usize & mask;
         loop {
             let slot = self.table[pos];
-            if slot.field == 0 {
+            if slot.generation != self.generation {
                 self.table[pos] = Slot {
-                    field: u32::try_from(new_index + 1).unwrap_or(u32::MAX),
+                    generation: self.generation,
+                    field: u32::try_from(new_index).unwrap_or(u32::MAX),
                     hash,
                     count: 1,
                 };
@@ -267,7 +259,7 @@ impl Sink {
                 break;
             }
             if slot.hash == hash
-                && self.fields.key_at(slot.field as usize - 1) == &self.fields.text()[start..]
+                && self.fields.key_at(slot.field as usize) == &self.fields.text()[start..]
             {
                 let n = slot.count + 1;
                 self.table[pos].count = n;
@@ -288,9 +280,9 @@ impl Sink {
         let size = self.table.len() * 2;
         let old = std::mem::replace(&mut self.table, vec![Slot::default(); size]);
         let mask = size - 1;
-        for slot in old.into_iter().filter(|s| s.field != 0) {
+        for slot in old.into_iter().filter(|s| s.generation == self.generation) {
             let mut pos = slot.hash as usize & mask;
-            while self.table[pos].field != 0 {
+            while self.table[pos].generation == self.generation {
                 pos = (pos + 1) & mask;
             }
             self.table[pos] = slot;
@@ -547,8 +539,37 @@ fn chunks(content: &str) -> Chunks<'_> {
     }
 }
 
-/// Byte ranges of the whitespace-separated tokens of `s[start..end]`, keeping `(...)` and
-/// `[...]` groups whole.
+/// Byte classes for the token scanner.
+const ORDINARY: u8 = 0;
+const OPEN: u8 = 1;
+const CLOSE: u8 = 2;
+const SPACE: u8 = 3;
+const NON_ASCII: u8 = 4;
+
+/// Class of every byte: ASCII whitespace as `char::is_whitespace` has it (including U+000B),
+/// brackets, and bytes of multi-byte characters (which may be Unicode whitespace).
+static CLASS: [u8; 256] = {
+    let mut t = [ORDINARY; 256];
+    t[b'(' as usize] = OPEN;
+    t[b'[' as usize] = OPEN;
+    t[b')' as usize] = CLOSE;
+    t[b']' as usize] = CLOSE;
+    t[b' ' as usize] = SPACE;
+    t[b'\t' as usize] = SPACE;
+    t[b'\n' as usize] = SPACE;
+    t[0x0b] = SPACE;
+    t[0x0c] = SPACE;
+    t[b'\r' as usize] = SPACE;
+    let mut i = 0x80;
+    while i < 256 {
+        t[i] = NON_ASCII;
+        i += 1;
+    }
+    t
+};
+
+/// Byte ranges of the whitespace-separated tokens of `s[pos..end]`, keeping `(...)` and
+/// `[...]` groups whole (whitespace inside them does not split).
 struct Tokens<'a> {
     s: &'a str,
     pos: usize,
@@ -559,39 +580,59 @@ struct Tokens<'a> {
 impl Iterator for Tokens<'_> {
     type Item = (usize, usize);
 
+    #[inline]
     fn next(&mut self) -> Option<(usize, usize)> {
         let bytes = self.s.as_bytes();
-        let mut start: Option<usize> = None;
+        let end = self.end;
         let mut i = self.pos;
-        while i < self.end {
-            let b = bytes[i];
-            let mut len = 1;
-            match b {
-                b'(' | b'[' => {
-                    self.depth += 1;
-                    start.get_or_insert(i);
+        // Between tokens the depth is never above zero, so whitespace only separates.
+        let start = loop {
+            if i >= end {
+                self.pos = end;
+                return None;
+            }
+            match CLASS[bytes[i] as usize] {
+                SPACE => i += 1,
+                NON_ASCII => {
+                    let (ws, len) = whitespace_at(self.s, i);
+                    if !ws {
+                        break i;
+                    }
+                    i += len;
                 }
-                b')' | b']' => {
+                _ => break i,
+            }
+        };
+        while i < end {
+            match CLASS[bytes[i] as usize] {
+                ORDINARY => i += 1,
+                OPEN => {
+                    self.depth += 1;
+                    i += 1;
+                }
+                CLOSE => {
                     self.depth -= 1;
-                    start.get_or_insert(i);
+                    i += 1;
+                }
+                SPACE => {
+                    if self.depth <= 0 {
+                        self.pos = i + 1;
+                        return Some((start, i));
+                    }
+                    i += 1;
                 }
                 _ => {
-                    let (ws, l) = whitespace_at(self.s, i);
-                    len = l;
+                    let (ws, len) = whitespace_at(self.s, i);
                     if ws && self.depth <= 0 {
-                        if let Some(s) = start {
-                            self.pos = i + len;
-                            return Some((s, i));
-                        }
-                    } else {
-                        start.get_or_insert(i);
+                        self.pos = i + len;
+                        return Some((start, i));
                     }
+                    i += len;
                 }
             }
-            i += len;
         }
-        self.pos = self.end;
-        start.map(|s| (s, self.end))
+        self.pos = end;
+        Some((start, end))
     }
 }
 
@@ -702,13 +743,22 @@ fn tokenize_content(reg: &str, content: &str, sink: &mut Sink, tmp: &mut Tmp) {
                 st.tmp.has_sub = true;
                 continue;
             }
-            if let Some((name, sign)) = as_flag(tok) {
+            let last = tok.as_bytes()[tok.len() - 1];
+            if let Some((name, sign)) = (last == b'+' || last == b'-')
+                .then(|| as_flag(tok))
+                .flatten()
+            {
                 st.flush(false);
                 st.sink.push(&[&st.tmp.reg, ".", name], sign);
                 st.any_in_line = true;
                 continue;
             }
-            if let Some((k, v)) = as_setting(tok).or_else(|| as_call(tok)) {
+            let setting = if tok.bytes().any(|b| b == b'=' || b == b'(') {
+                as_setting(tok).or_else(|| as_call(tok))
+            } else {
+                None
+            };
+            if let Some((k, v)) = setting {
                 st.flush(false);
                 st.sink.push(&[&st.tmp.reg, ".", k], v);
                 st.any_in_line = true;

@@ -10,6 +10,7 @@ pub mod caps;
 pub mod decode;
 pub mod device;
 pub mod fields;
+mod fxhash;
 pub mod hexdump;
 pub mod ids;
 pub mod render;

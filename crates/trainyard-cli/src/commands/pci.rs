@@ -1,5 +1,6 @@
 //! `trainyard pci parse` and `trainyard pci decode`.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, Read, Write};
 
 use anyhow::Context;
@@ -47,6 +48,10 @@ struct Printer<W: Write> {
     format: Format,
     count: usize,
     color: bool,
+    /// Reused per device: the `[HOST\t]ADDRESS\t` prefix of `--format fields` lines.
+    buf: String,
+    /// Reused per device: its `--format fields` lines.
+    lines: Vec<u8>,
 }
 
 impl<W: Write> Printer<W> {
@@ -56,6 +61,8 @@ impl<W: Write> Printer<W> {
             format,
             count: 0,
             color,
+            buf: String::new(),
+            lines: Vec::new(),
         };
         if format == Format::Json {
             write!(
@@ -81,12 +88,28 @@ impl<W: Write> Printer<W> {
                 writeln!(self.out, "{rest}")?;
             }
             Format::Fields => {
-                for f in &dev.fields {
+                // One buffer per device, written at once: formatting the address and going
+                // through `write!` per setting was a fifth of `parse --format fields`.
+                let prefix_len = {
+                    let buf = &mut self.buf;
+                    buf.clear();
                     if let Some(h) = &dev.host {
-                        write!(self.out, "{h}\t")?;
+                        buf.push_str(h);
+                        buf.push('\t');
                     }
-                    writeln!(self.out, "{}\t{}\t{}", dev.address, f.key, f.value)?;
+                    let _ = write!(buf, "{}\t", dev.address);
+                    buf.len()
+                };
+                self.lines.clear();
+                for (key, value) in dev.fields_iter() {
+                    self.lines
+                        .extend_from_slice(&self.buf.as_bytes()[..prefix_len]);
+                    self.lines.extend_from_slice(key.as_bytes());
+                    self.lines.push(b'\t');
+                    self.lines.extend_from_slice(value.as_bytes());
+                    self.lines.push(b'\n');
                 }
+                self.out.write_all(&self.lines)?;
             }
             Format::Json => {
                 if self.count > 0 {

@@ -1,10 +1,11 @@
 //! The line-at-a-time state machine behind [`TextParser`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::header_line::{parse_title, split_address, split_bracket_id, split_host_prefix};
 use crate::caps;
 use crate::device::{BusNumbers, Capability, CapabilitySpace, Device, Line};
+use crate::fxhash::FxBuild;
 
 /// A line that is not part of any device, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,10 +59,13 @@ pub struct TextParser {
     line_no: usize,
     /// Decided on the first device header line: do lines carry `host: ` prefixes?
     pdsh: Option<bool>,
-    building: HashMap<Option<String>, Building>,
+    /// The device being read from lines without a host prefix (all of them, without pdsh).
+    building: Option<Building>,
+    /// Devices being read per `pdsh` host.
+    by_host: HashMap<String, Building, FxBuild>,
     diagnostics: Vec<Diagnostic>,
     devices: usize,
-    ready: Vec<Device>,
+    ready: VecDeque<Device>,
 }
 
 impl TextParser {
@@ -96,11 +100,10 @@ impl TextParser {
         self.line_no += 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let (host, line) = self.split_prefix(raw);
-        let host = host.map(str::to_string);
         let trimmed_end = line.trim_end();
 
         if trimmed_end.is_empty() {
-            self.finish_host(&host);
+            self.finish_host(host);
             return;
         }
         let indent = indentation(line);
@@ -113,19 +116,24 @@ impl TextParser {
 
     /// Returns the next completed device, if any.
     pub fn next_device(&mut self) -> Option<Device> {
-        if self.ready.is_empty() {
-            None
-        } else {
-            Some(self.ready.remove(0))
+        self.ready.pop_front()
+    }
+
+    /// Ends the input: completes every device still being read (no host first, then hosts
+    /// in name order).
+    pub fn finish(&mut self) {
+        self.finish_host(None);
+        let mut hosts: Vec<String> = self.by_host.keys().cloned().collect();
+        hosts.sort();
+        for h in hosts {
+            self.finish_host(Some(&h));
         }
     }
 
-    /// Ends the input: completes every device still being read.
-    pub fn finish(&mut self) {
-        let mut hosts: Vec<Option<String>> = self.building.keys().cloned().collect();
-        hosts.sort();
-        for h in hosts {
-            self.finish_host(&h);
+    fn building_mut(&mut self, host: Option<&str>) -> Option<&mut Building> {
+        match host {
+            None => self.building.as_mut(),
+            Some(h) => self.by_host.get_mut(h),
         }
     }
 
@@ -157,32 +165,35 @@ impl TextParser {
         });
     }
 
-    fn column_zero(&mut self, host: Option<String>, text: &str) {
+    fn column_zero(&mut self, host: Option<&str>, text: &str) {
         if let Some((address, title)) = split_address(text) {
             if title.is_empty() || title.contains(':') || title.starts_with("Class") {
-                self.finish_host(&host);
+                self.finish_host(host);
                 let dev = Device {
-                    host: host.clone(),
+                    host: host.map(str::to_string),
                     address,
                     line: Some(self.line_no),
                     ..Device::default()
                 };
-                self.building.insert(
-                    host,
-                    Building {
-                        dev,
-                        title: title.to_string(),
-                        last: Last::Title,
-                        cap_open: false,
-                        hex: Vec::new(),
-                        hex_broken: false,
-                    },
-                );
+                let b = Building {
+                    dev,
+                    title: title.to_string(),
+                    last: Last::Title,
+                    cap_open: false,
+                    hex: Vec::new(),
+                    hex_broken: false,
+                };
+                match host {
+                    None => self.building = Some(b),
+                    Some(h) => {
+                        self.by_host.insert(h.to_string(), b);
+                    }
+                }
                 return;
             }
         }
         let line_no = self.line_no;
-        if let Some(b) = self.building.get_mut(&host) {
+        if let Some(b) = self.building_mut(host) {
             if let Some(row) = crate::hexdump::parse_row(text) {
                 match row {
                     Ok((off, bytes)) if off == b.hex.len() && !b.hex_broken => {
@@ -220,8 +231,8 @@ impl TextParser {
         }
     }
 
-    fn indented(&mut self, host: Option<String>, indent: usize, text: &str) {
-        let Some(b) = self.building.get_mut(&host) else {
+    fn indented(&mut self, host: Option<&str>, indent: usize, text: &str) {
+        let Some(b) = self.building_mut(host) else {
             self.diag(DiagnosticKind::Unexplained, text);
             return;
         };
@@ -263,8 +274,12 @@ impl TextParser {
         b.last = Last::Header;
     }
 
-    fn finish_host(&mut self, host: &Option<String>) {
-        let Some(b) = self.building.remove(host) else {
+    fn finish_host(&mut self, host: Option<&str>) {
+        let taken = match host {
+            None => self.building.take(),
+            Some(h) => self.by_host.remove(h),
+        };
+        let Some(b) = taken else {
             return;
         };
         let Building {
@@ -294,7 +309,7 @@ impl TextParser {
         }
         dev.derive_fields();
         self.devices += 1;
-        self.ready.push(dev);
+        self.ready.push_back(dev);
     }
 }
 

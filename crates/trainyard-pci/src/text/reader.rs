@@ -1,6 +1,7 @@
 //! Byte-level front of the text parser: splits any [`BufRead`] into lines with a length cap,
 //! rejects binary input, and drives [`TextParser`].
 
+use std::collections::VecDeque;
 use std::io::BufRead;
 
 use super::parser::{Diagnostic, TextParser};
@@ -48,7 +49,7 @@ pub struct LspciReader<R> {
     input: R,
     parser: TextParser,
     buf: Vec<u8>,
-    pending_errors: Vec<ParseError>,
+    pending_errors: VecDeque<ParseError>,
     done: bool,
 }
 
@@ -59,7 +60,7 @@ impl<R: BufRead> LspciReader<R> {
             input,
             parser: TextParser::new(),
             buf: Vec::with_capacity(256),
-            pending_errors: Vec::new(),
+            pending_errors: VecDeque::new(),
             done: false,
         }
     }
@@ -74,18 +75,37 @@ impl<R: BufRead> LspciReader<R> {
             if let Some(d) = self.parser.next_device() {
                 return Some(Ok(d));
             }
-            if !self.pending_errors.is_empty() {
-                return Some(Err(self.pending_errors.remove(0)));
+            if let Some(e) = self.pending_errors.pop_front() {
+                return Some(Err(e));
             }
             if self.done {
                 return None;
+            }
+            // Fast path: a whole line in the reader's buffer is parsed where it lies, without
+            // copying it out. Anything else (a line across buffer refills, a long line, end
+            // of input, an error) takes the general path below.
+            if let Ok(available) = self.input.fill_buf() {
+                if let Some(i) = memchr::memchr(b'\n', available).filter(|&i| i <= MAX_LINE_LEN) {
+                    match line_text(&available[..i]) {
+                        Some(text) => self.parser.push_line(&text),
+                        None => {
+                            self.parser.skip_line();
+                            self.pending_errors.push_back(ParseError {
+                                line: self.parser.line_no(),
+                                kind: ParseErrorKind::Binary,
+                            });
+                        }
+                    }
+                    self.input.consume(i + 1);
+                    continue;
+                }
             }
             match read_limited_line(&mut self.input, &mut self.buf, MAX_LINE_LEN) {
                 Err(e) => {
                     self.parser.skip_line();
                     self.done = true;
                     self.parser.finish();
-                    self.pending_errors.push(ParseError {
+                    self.pending_errors.push_back(ParseError {
                         line: self.parser.line_no(),
                         kind: ParseErrorKind::Io(e.to_string()),
                     });
@@ -94,7 +114,7 @@ impl<R: BufRead> LspciReader<R> {
                     self.done = true;
                     self.parser.finish();
                     if self.parser.devices_seen() == 0 {
-                        self.pending_errors.push(ParseError {
+                        self.pending_errors.push_back(ParseError {
                             line: self.parser.line_no(),
                             kind: ParseErrorKind::NoDevices,
                         });
@@ -103,7 +123,7 @@ impl<R: BufRead> LspciReader<R> {
                 Ok(Some((len, newline))) => {
                     if len > MAX_LINE_LEN {
                         self.parser.skip_line();
-                        self.pending_errors.push(ParseError {
+                        self.pending_errors.push_back(ParseError {
                             line: self.parser.line_no(),
                             kind: ParseErrorKind::LineTooLong(len),
                         });
@@ -113,7 +133,7 @@ impl<R: BufRead> LspciReader<R> {
                         Some(text) => self.parser.push_line(&text),
                         None => {
                             self.parser.skip_line();
-                            self.pending_errors.push(ParseError {
+                            self.pending_errors.push_back(ParseError {
                                 line: self.parser.line_no(),
                                 kind: ParseErrorKind::Binary,
                             });
@@ -121,7 +141,7 @@ impl<R: BufRead> LspciReader<R> {
                         }
                     }
                     if !newline {
-                        self.pending_errors.push(ParseError {
+                        self.pending_errors.push_back(ParseError {
                             line: self.parser.line_no(),
                             kind: ParseErrorKind::Truncated,
                         });
@@ -147,7 +167,7 @@ impl<R: BufRead> Iterator for LspciReader<R> {
 /// sequences are replaced with U+FFFD; NUL bytes or more than a few invalid sequences mean
 /// the input is not text.
 fn line_text(bytes: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
-    if bytes.contains(&0) {
+    if memchr::memchr(0, bytes).is_some() {
         return None;
     }
     match std::str::from_utf8(bytes) {
@@ -179,7 +199,7 @@ pub fn read_limited_line<R: BufRead>(
         if available.is_empty() {
             return Ok((total > 0).then_some((total, false)));
         }
-        let (chunk, found) = match available.iter().position(|&c| c == b'\n') {
+        let (chunk, found) = match memchr::memchr(b'\n', available) {
             Some(i) => (&available[..i], true),
             None => (available, false),
         };
