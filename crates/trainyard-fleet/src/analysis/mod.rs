@@ -7,11 +7,13 @@
 
 mod accumulate;
 mod classify;
+pub mod html;
 pub mod labels;
 mod nodeset;
 mod report;
 
 pub use accumulate::{Accumulator, NodeMeta};
+pub use html::render_html;
 pub use nodeset::NodeSet;
 pub use report::{
     build_report, Cohort, FindingKind, FleetFinding, FleetReport, Hint, SkippedInput,
