@@ -13,6 +13,10 @@ use crate::device::Device;
 #[derive(Debug, Clone)]
 pub struct Topology {
     parent: Vec<Option<usize>>,
+    /// `(host, domain, bus)` of every top-level bus, in order: a root bus is named by its
+    /// position among them, because firmware that assigns bus numbers only to populated
+    /// subtrees shifts the later root buses too when a device drops off.
+    root_buses: Vec<(Option<String>, u32, u8)>,
 }
 
 /// Longest chain followed upwards; PCIe hierarchies are a handful of levels deep, and a cap
@@ -27,7 +31,9 @@ impl Topology {
         let mut by_secondary: HashMap<(Option<&str>, u32, u8), usize> = HashMap::new();
         let mut bridges = Vec::new();
         for (i, d) in devices.iter().enumerate() {
-            if let Some(b) = d.bus {
+            // A bridge only claims buses below its own: an unconfigured or emptied port shows
+            // `secondary=00, subordinate=00` and must not adopt the devices of bus 00.
+            if let Some(b) = d.bus.filter(|b| b.secondary > d.address.bus) {
                 by_secondary
                     .entry((d.host.as_deref(), d.address.domain, b.secondary))
                     .or_insert(i);
@@ -59,8 +65,16 @@ impl Topology {
                     .min_by_key(|&(_, width)| width)
                     .map(|(b, _)| b)
             })
+            .collect::<Vec<Option<usize>>>();
+        let mut root_buses: Vec<(Option<String>, u32, u8)> = devices
+            .iter()
+            .zip(&parent)
+            .filter(|(_, p)| p.is_none())
+            .map(|(d, _)| (d.host.clone(), d.address.domain, d.address.bus))
             .collect();
-        Self { parent }
+        root_buses.sort();
+        root_buses.dedup();
+        Self { parent, root_buses }
     }
 
     /// The device's parent bridge.
@@ -89,14 +103,20 @@ impl Topology {
             .collect()
     }
 
-    /// The device's fleet-wide identity: its path from the top of its tree, each hop as
-    /// `device.function[vendor:device]` (`?` for ids the input did not show).
+    /// The device's fleet-wide identity: its domain, the index of its root bus among the node's
+    /// root buses (`rb0` is the lowest-numbered), then its path from the top of its tree, each
+    /// hop as `device.function[vendor:device]` (`?` for ids the input did not show).
     pub fn slot_path(&self, devices: &[Device], i: usize) -> String {
         let mut chain = self.ancestors(i);
         chain.reverse();
         chain.push(i);
         let top = &devices[chain[0]];
-        let mut out = format!("{:04x}:{:02x}", top.address.domain, top.address.bus);
+        let key = (top.host.clone(), top.address.domain, top.address.bus);
+        let ordinal = self
+            .root_buses
+            .binary_search(&key)
+            .unwrap_or(self.root_buses.len());
+        let mut out = format!("{:04x}:rb{ordinal}", top.address.domain);
         for &j in &chain {
             let d = &devices[j];
             let ids = match (d.ids.vendor, d.ids.device) {
@@ -141,8 +161,20 @@ mod tests {
         assert_eq!(t.descendants(1), vec![2, 3]);
         assert_eq!(
             t.slot_path(&devs, 3),
-            "0000:40/03.1[1022:1483]/00.0[10b5:8747]/08.0[10b5:8747]/00.0[10de:20b5]"
+            "0000:rb1/03.1[1022:1483]/00.0[10b5:8747]/08.0[10b5:8747]/00.0[10de:20b5]"
         );
+    }
+
+    #[test]
+    fn an_emptied_port_does_not_adopt_bus_zero() {
+        let text = format!(
+            "{TREE}\n42:10.0 PCI bridge [0604]: PLX Device [10b5:8747]\n\
+             \tBus: primary=42, secondary=00, subordinate=00, sec-latency=0\n"
+        );
+        let devs = parse_str(&text).devices;
+        let t = Topology::build(&devs);
+        let host_bridge = devs.iter().position(|d| d.address.bus == 0).unwrap();
+        assert_eq!(t.parent(host_bridge), None);
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub struct Finding {
     pub severity: Severity,
     /// The device's address (`0000:17:00.0`); `None` for platform findings.
     pub device: Option<String>,
-    /// The device's topology slot path (`0000:00/01.1[1022:14ab]/00.0[1000:c030]`).
+    /// The device's topology slot path (`0000:rb0/01.1[1022:14ab]/00.0[1000:c030]`).
     pub slot: Option<String>,
     /// Evidence: setting key → value as the input shows it (`ACSCtl.ReqRedir` → `+`).
     pub keys: BTreeMap<String, String>,
