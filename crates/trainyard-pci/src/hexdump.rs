@@ -82,13 +82,18 @@ impl HexDumpError {
 
 /// Parses a hex row `OFF: b0 b1 ... b15`; `None` when the line is not shaped like one.
 pub(crate) fn parse_row(line: &str) -> Option<Result<(usize, [u8; 16]), String>> {
-    let (off, rest) = line.split_once(": ")?;
+    let colon = crate::text::header_line::find_colon_space(line)?;
+    let (off, rest) = (&line[..colon], &line[colon + 2..]);
     if off.is_empty() || off.len() > 3 || !off.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     // A device header such as "00:02.0 ..." has no ": " right after the first field, and a
     // register line such as "Control: ..." has a non-hex prefix, so only rows get here.
     let offset = usize::from_str_radix(off, 16).ok()?;
+    // The shape lspci writes, `hh hh ... hh` with single spaces, decoded directly.
+    if let Some(bytes) = plain_row(rest.as_bytes()) {
+        return Some(Ok((offset, bytes)));
+    }
     let mut bytes = [0u8; 16];
     let mut n = 0;
     for tok in rest.split_ascii_whitespace() {
@@ -108,6 +113,31 @@ pub(crate) fn parse_row(line: &str) -> Option<Result<(usize, [u8; 16]), String>>
         return Some(Err(format!("{n} bytes on the row, expected 16")));
     }
     Some(Ok((offset, bytes)))
+}
+
+/// Sixteen two-digit hex bytes separated by single spaces, or `None` for anything else (the
+/// general path then decides, with its error messages).
+fn plain_row(rest: &[u8]) -> Option<[u8; 16]> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    if rest.len() != 16 * 3 - 1 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        let at = i * 3;
+        if i > 0 && rest[at - 1] != b' ' {
+            return None;
+        }
+        *b = nibble(rest[at])? << 4 | nibble(rest[at + 1])?;
+    }
+    Some(bytes)
 }
 
 /// Streaming reader: feed lines with [`HexDumpReader::push_line`], collect finished devices.

@@ -10,13 +10,33 @@ pub fn vendor_name(vendor: u16) -> Option<&'static str> {
 
 /// Device name for a vendor/device pair.
 pub fn device_name(vendor: u16, device: u16) -> Option<&'static str> {
-    pci_ids::Device::from_vid_pid(vendor, device).map(|d| d.name())
+    lookup_device(vendor, device).map(|d| d.name())
+}
+
+/// `pci_ids::Device::from_vid_pid` searches the embedded database linearly (thousands of
+/// instructions a call, twice per decoded device); fleets repeat the same few devices, so
+/// answers are remembered per thread.
+fn lookup_device(vendor: u16, device: u16) -> Option<&'static pci_ids::Device> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static CACHE: RefCell<HashMap<(u16, u16), Option<&'static pci_ids::Device>, crate::fxhash::FxBuild>> =
+            RefCell::new(HashMap::default());
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 65_536 {
+            c.clear();
+        }
+        *c.entry((vendor, device))
+            .or_insert_with(|| pci_ids::Device::from_vid_pid(vendor, device))
+    })
 }
 
 /// Subsystem name, as lspci prints it after `Subsystem:`: the subsystem vendor's name
 /// followed by the subsystem's own name, or `Device XXXX` when the database lacks it.
 pub fn subsystem_name(vendor: u16, device: u16, sub_vendor: u16, sub_device: u16) -> String {
-    let sub = pci_ids::Device::from_vid_pid(vendor, device).and_then(|d| {
+    let sub = lookup_device(vendor, device).and_then(|d| {
         d.subsystems()
             .find(|s| s.subvendor() == sub_vendor && s.subdevice() == sub_device)
             .map(|s| s.name())

@@ -10,7 +10,7 @@ use crate::device::{DeviceIds, DeviceNames};
 /// offset (`c0: 86 80 ...`), not a host, and is left alone.
 pub fn split_host_prefix(line: &str) -> (Option<&str>, &str) {
     // `pdsh` prints an empty output line as `host: `; some tools strip that to `host:`.
-    let colon = match line.find(": ") {
+    let colon = match find_colon_space(line) {
         Some(c) => c,
         None if line.ends_with(':') && !line.contains(char::is_whitespace) => line.len() - 1,
         None => return (None, line),
@@ -35,6 +35,21 @@ pub fn split_host_prefix(line: &str) -> (Option<&str>, &str) {
     } else {
         (None, line)
     }
+}
+
+/// `line.find(": ")` without the substring searcher's set-up cost (this runs on every line
+/// of pdsh output and of hex dumps).
+pub(crate) fn find_colon_space(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b':', &b[from..]) {
+        let at = from + i;
+        if b.get(at + 1) == Some(&b' ') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Splits the address off a device header line; the rest is the title (`PCI bridge: ...`).
