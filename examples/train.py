@@ -34,6 +34,7 @@ import sys
 import time
 
 CONNECT_TIMEOUT_S = 60.0
+PEER_LOSS_DELAY_S = 1.0
 
 
 def log(msg):
@@ -302,7 +303,14 @@ def main():
                     time.sleep(3600)
 
         grad, loss, count = local_gradient(w, batch_for(shard, step, args.batch))
-        total = group.allreduce_sum(grad + [loss, count])
+        try:
+            total = group.allreduce_sum(grad + [loss, count])
+        except (ConnectionError, OSError):
+            # A peer is gone. Like a collective library's watchdog, wait a moment before
+            # failing, so the supervisor sees the rank that failed first and stops us
+            # instead of blaming us for its failure.
+            time.sleep(PEER_LOSS_DELAY_S)
+            raise
         n = total[-1]
         w = [wi - args.lr * gi / n for wi, gi in zip(w, total[:-2])]
         log("step %d loss %.6f" % (step, total[-2] / n))

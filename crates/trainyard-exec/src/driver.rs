@@ -34,12 +34,15 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a failed rank's exit waits for others before the supervisor hears of it. A crash
 /// makes its peers fail on the broken connection within milliseconds, and their exits may
-/// reach us first; within this window, exits are handed over in the order the ranks died (as
-/// their guards saw it), so the rank that failed first is the one blamed.
+/// reach us first; within this window, exits are handed over in the order the ranks began to
+/// fail ([`Exit::failed_at`]), so the rank that failed first is the one blamed.
 const EXIT_SETTLE: Duration = Duration::from_millis(100);
 /// The longest exits are held while a rank that died earlier (its guard's record says so) has
 /// not been reported yet: on a loaded machine reaping and draining can lag.
 const EXIT_SETTLE_MAX: Duration = Duration::from_secs(3);
+/// A rank's last stderr line this close before its death is taken as the moment it began to
+/// fail (see [`Exit::failed_at`]).
+const DYING_WORDS: Duration = Duration::from_secs(1);
 
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,7 +257,7 @@ impl<S: EventSink> LocalDriver<S> {
                 next_progress_poll = instant + PROGRESS_FILE_POLL;
             }
             if instant >= next_heartbeat {
-                log_failure("heartbeat", run.sink.heartbeat(std::process::id(), now()));
+                run.heartbeat();
                 next_heartbeat = instant + HEARTBEAT;
             }
         }
@@ -322,6 +325,24 @@ struct Exit {
     /// When it died, in nanoseconds since the UNIX epoch (the guard's record, else when we
     /// reaped the guard).
     died_at: u128,
+    /// When its last stderr line arrived.
+    last_stderr_at: Option<u128>,
+}
+
+impl Exit {
+    /// When the rank began to fail: its last stderr line if that came shortly before its death
+    /// (a traceback, an error message), else its death.
+    ///
+    /// Death order alone blames the wrong rank: a Python rank that raises closes its sockets
+    /// while the interpreter finalizes, its peers see the broken connection, print their own
+    /// traceback and exit, often before the first rank's process is gone. The first rank's
+    /// error message, though, came before all of that.
+    fn failed_at(&self) -> u128 {
+        match self.last_stderr_at {
+            Some(at) if at <= self.died_at && self.died_at - at <= DYING_WORDS.as_nanos() => at,
+            _ => self.died_at,
+        }
+    }
 }
 
 /// Where a rank's guard and readers write.
@@ -349,6 +370,10 @@ struct AttemptRun {
     /// When the ranks still alive get SIGKILL, once a stop was asked for.
     kill_at: Option<Instant>,
     killed: bool,
+    /// Progress since the last heartbeat: `Some(highest step or None)`.
+    progress: Option<Option<u64>>,
+    /// The highest step seen in the attempt.
+    step: Option<u64>,
 }
 
 struct Run<'a, S> {
@@ -489,6 +514,8 @@ impl<S: EventSink> Run<'_, S> {
             alive: 0,
             kill_at: None,
             killed: false,
+            progress: None,
+            step: None,
         };
         'nodes: for (node_rank, node) in (0u32..).zip(nodes) {
             let node_name: Arc<str> = Arc::from(node.as_str());
@@ -677,6 +704,7 @@ impl<S: EventSink> Run<'_, S> {
                 status,
                 stderr_tail: tail.lines(),
                 died_at,
+                last_stderr_at: tail.last_at(),
             }));
         });
     }
@@ -733,11 +761,7 @@ impl<S: EventSink> Run<'_, S> {
                 attempt,
                 rank,
                 step,
-            } => self.queue.push_back(Event::Progress {
-                attempt,
-                rank,
-                step,
-            }),
+            } => self.on_progress(attempt, rank, step),
             Internal::Exited(exit) => {
                 if exit.status.success() && self.held_exits.is_empty() {
                     self.deliver_exit(exit);
@@ -765,7 +789,7 @@ impl<S: EventSink> Run<'_, S> {
         self.settle_at = None;
         self.held_since = None;
         let mut exits = std::mem::take(&mut self.held_exits);
-        exits.sort_by_key(|e| e.died_at);
+        exits.sort_by_key(Exit::failed_at);
         for exit in exits {
             self.deliver_exit(exit);
         }
@@ -773,7 +797,7 @@ impl<S: EventSink> Run<'_, S> {
 
     /// Whether a rank not reported yet died before every held exit, by its guard's record.
     fn earlier_death_unreported(&self) -> bool {
-        let Some(earliest) = self.held_exits.iter().map(|e| e.died_at).min() else {
+        let Some(earliest) = self.held_exits.iter().map(Exit::failed_at).min() else {
             return false;
         };
         self.attempts.iter().any(|(attempt, run)| {
@@ -797,7 +821,7 @@ impl<S: EventSink> Run<'_, S> {
             rank,
             status,
             stderr_tail,
-            died_at: _,
+            ..
         } = exit;
         log_failure(
             "rank_exited",
@@ -826,12 +850,44 @@ impl<S: EventSink> Run<'_, S> {
         }
     }
 
+    fn on_progress(&mut self, attempt: u32, rank: u32, step: Option<u64>) {
+        if let Some(run) = self.attempts.get_mut(&attempt) {
+            run.step = run.step.max(step);
+            run.progress = Some(run.step);
+        }
+        self.queue.push_back(Event::Progress {
+            attempt,
+            rank,
+            step,
+        });
+    }
+
+    /// Once a second: the attempts' progress, then the heartbeat, which may carry a cancel.
+    fn heartbeat(&mut self) {
+        let at = now();
+        for (attempt, run) in &mut self.attempts {
+            if let Some(step) = run.progress.take() {
+                log_failure("progress", self.sink.progress(*attempt, step, at));
+            }
+        }
+        match self.sink.heartbeat(std::process::id(), at) {
+            Ok(Some(reason)) => {
+                tracing::info!(%reason, "cancel requested through the sink");
+                self.queue.push_back(Event::Cancel { reason });
+            }
+            Ok(None) => {}
+            Err(err) => log_failure("heartbeat", Err(err)),
+        }
+    }
+
     fn poll_progress_files(&mut self) {
         for (attempt, run) in &mut self.attempts {
             for (rank, r) in run.ranks.iter_mut().filter(|(_, r)| !r.exited) {
                 let step = read_step_file(&r.progress_file);
                 if step.is_some() && step != r.last_file_step {
                     r.last_file_step = step;
+                    run.step = run.step.max(step);
+                    run.progress = Some(run.step);
                     self.queue.push_back(Event::Progress {
                         attempt: *attempt,
                         rank: *rank,

@@ -88,7 +88,14 @@ const READ_BUF: usize = 64 * 1024;
 
 /// The last [`TAIL_LINES`] lines of a rank's stderr, shared with the task that reports its exit.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Tail(Arc<Mutex<VecDeque<String>>>);
+pub(crate) struct Tail(Arc<Mutex<TailLines>>);
+
+#[derive(Debug, Default)]
+struct TailLines {
+    lines: VecDeque<String>,
+    /// When the newest line arrived, in nanoseconds since the UNIX epoch.
+    last_at: Option<u128>,
+}
 
 impl Tail {
     fn push(&self, line: &str) {
@@ -96,17 +103,29 @@ impl Tail {
         while !line.is_char_boundary(cut) {
             cut -= 1;
         }
-        let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if lines.len() == TAIL_LINES {
-            lines.pop_front();
+        let mut tail = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if tail.lines.len() == TAIL_LINES {
+            tail.lines.pop_front();
         }
-        lines.push_back(line[..cut].to_string());
+        tail.lines.push_back(line[..cut].to_string());
+        tail.last_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_nanos());
     }
 
     /// The kept lines, oldest first.
     pub(crate) fn lines(&self) -> Vec<String> {
-        let lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        lines.iter().cloned().collect()
+        let tail = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        tail.lines.iter().cloned().collect()
+    }
+
+    /// When the newest line arrived (nanoseconds since the UNIX epoch).
+    pub(crate) fn last_at(&self) -> Option<u128> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_at
     }
 }
 

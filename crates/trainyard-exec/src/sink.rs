@@ -80,9 +80,18 @@ pub trait EventSink {
     }
 
     /// The supervisor is alive (about once a second), with its pid, so readers can tell a
-    /// running job from a lost one.
-    fn heartbeat(&mut self, pid: u32, at: Millis) -> Result<(), SinkError> {
+    /// running job from a lost one. Returning `Some(reason)` cancels the job: this is how a
+    /// cancel requested through the store (`trainyard cancel`) reaches the driver.
+    fn heartbeat(&mut self, pid: u32, at: Millis) -> Result<Option<String>, SinkError> {
         let _ = (pid, at);
+        Ok(None)
+    }
+
+    /// The attempt made progress since the last call (at most about once a second, right
+    /// before [`EventSink::heartbeat`]): `step` is the highest step seen in the attempt, if
+    /// any progress source carries steps.
+    fn progress(&mut self, attempt: u32, step: Option<u64>, at: Millis) -> Result<(), SinkError> {
+        let _ = (attempt, step, at);
         Ok(())
     }
 
@@ -128,8 +137,11 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
     fn attempt_ended(&mut self, attempt: u32, at: Millis) -> Result<(), SinkError> {
         (**self).attempt_ended(attempt, at)
     }
-    fn heartbeat(&mut self, pid: u32, at: Millis) -> Result<(), SinkError> {
+    fn heartbeat(&mut self, pid: u32, at: Millis) -> Result<Option<String>, SinkError> {
         (**self).heartbeat(pid, at)
+    }
+    fn progress(&mut self, attempt: u32, step: Option<u64>, at: Millis) -> Result<(), SinkError> {
+        (**self).progress(attempt, step, at)
     }
     fn finished(&mut self, state: FinalState, reason: &str, at: Millis) -> Result<(), SinkError> {
         (**self).finished(state, reason, at)

@@ -57,7 +57,17 @@ fn crash_once_restarts_from_checkpoint_and_matches_an_uninterrupted_run() {
     assert_eq!(crashed.attempts, 2, "exactly one restart");
     let failed = rec.events_of(JobEventKind::AttemptFailed);
     assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].rank, Some(3), "the last rank failed: {failed:?}");
+    let deaths: Vec<String> = (0..4)
+        .map(|r| {
+            let path = crashed_dir.join(format!("logs/attempt-1/rank-{r}.exit"));
+            format!("rank {r} died at {:?}", std::fs::read_to_string(path).ok())
+        })
+        .collect();
+    assert_eq!(
+        failed[0].rank,
+        Some(3),
+        "the last rank failed: {failed:?}\n{deaths:?}"
+    );
     assert_eq!(failed[0].exit, Some(ExitStatus::Code(1)));
     assert!(
         failed[0]
@@ -259,5 +269,48 @@ fn cancel_leaves_no_process_behind() {
     assert!(
         exits.iter().all(|e| e.3 == ExitStatus::Signal(9)),
         "{exits:?}"
+    );
+}
+
+#[test]
+fn progress_reaches_the_sink_and_a_heartbeat_can_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = train_py();
+    let ckpt = dir.path().join("ckpt");
+    let mut spec = spec(
+        &[
+            "python3",
+            &train,
+            "--steps",
+            "100000",
+            "--checkpoint-dir",
+            ckpt.to_str().unwrap(),
+            "--sleep-per-step",
+            "0.01",
+        ],
+        1,
+        2,
+    );
+    spec.progress_regex = Some(trainyard_job::ProgressRegex::new(r"^step (\d+) loss").unwrap());
+    let rec = Recorder::default();
+    let driver = driver(spec, dir.path(), rec.clone(), None);
+    let runner = std::thread::spawn(move || driver.run());
+    assert!(wait_for(Duration::from_secs(30), || {
+        rec.log().progress.iter().any(|p| p.1 > Some(5))
+    }));
+    // As the store does when `trainyard cancel` asked: the next heartbeat answers "cancel".
+    rec.log().cancel = Some("cancelled through the store".into());
+    let outcome = runner.join().unwrap().unwrap();
+    assert_eq!(outcome.state, FinalState::Cancelled, "{outcome:?}");
+    let pids = rec.guard_pids();
+    assert!(pids.iter().all(|&p| process_gone(p)));
+    // Steps only grow, and the progress file (train.py writes it) agrees with the output.
+    let steps: Vec<u64> = rec.log().progress.iter().filter_map(|p| p.1).collect();
+    assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{steps:?}");
+    let file_step =
+        trainyard_exec::read_step_file(&dir.path().join("logs/attempt-1/rank-0.progress"));
+    assert!(
+        file_step >= steps.last().copied(),
+        "{file_step:?} {steps:?}"
     );
 }

@@ -67,6 +67,9 @@ pub struct Log {
     pub ended: Vec<(Instant, u32)>,
     pub finished: Option<(Instant, FinalState, String)>,
     pub heartbeats: usize,
+    /// Handed to the driver by the next heartbeat.
+    pub cancel: Option<String>,
+    pub progress: Vec<(u32, Option<u64>)>,
 }
 
 /// A sink that keeps everything, shareable with the test while the driver runs.
@@ -133,8 +136,13 @@ impl EventSink for Recorder {
         self.log().ended.push((Instant::now(), attempt));
         Ok(())
     }
-    fn heartbeat(&mut self, _pid: u32, _at: Millis) -> Result<(), SinkError> {
-        self.log().heartbeats += 1;
+    fn heartbeat(&mut self, _pid: u32, _at: Millis) -> Result<Option<String>, SinkError> {
+        let mut log = self.log();
+        log.heartbeats += 1;
+        Ok(log.cancel.take())
+    }
+    fn progress(&mut self, attempt: u32, step: Option<u64>, _at: Millis) -> Result<(), SinkError> {
+        self.log().progress.push((attempt, step));
         Ok(())
     }
     fn finished(&mut self, state: FinalState, reason: &str, _at: Millis) -> Result<(), SinkError> {
