@@ -80,6 +80,63 @@ pub enum FleetCommand {
     /// See docs/fleet-synth.md for the faults and the truth format.
     #[command(verbatim_doc_comment)]
     Synth(SynthArgs),
+
+    /// Find the odd node and the wrong setting among thousands.
+    ///
+    /// Reads per-node files (lspci -vvv text, hex dumps, trainyard snapshots; recognised by
+    /// content), folders and .tar/.tar.gz archives of them, pdsh/clush streams (`host: `
+    /// prefixes) or stdin; aligns every node's devices by their place in the PCIe tree (so bus
+    /// renumbering does not matter), finds the fleet's value for every setting and the nodes
+    /// that differ, applies the doctor's rulebook to every node, and groups nodes that share
+    /// their differences, with the firmware or kernel facts the group has in common.
+    ///
+    /// Examples:
+    ///   pdsh -w 'node[001-512]' 'sudo lspci -vvv' | trainyard fleet analyze -
+    ///   srun -N512 trainyard snapshot -o /shared/snap/%h.json; trainyard fleet analyze /shared/snap
+    ///   trainyard fleet analyze fleet.tar.gz --json > report.json
+    ///   trainyard fleet analyze snaps/ --html report.html --fail-on warning
+    ///
+    /// Exit status: 0 no finding at or above --fail-on, 1 findings, 2 some input could not be
+    /// read (listed under "Skipped inputs"; the rest is analyzed) or bad usage.
+    #[command(verbatim_doc_comment)]
+    Analyze(AnalyzeArgs),
+}
+
+/// `trainyard fleet analyze` options.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Files, folders, archives or pdsh streams; `-` reads stdin.
+    #[arg(value_name = "INPUT", required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// Print the report as JSON (see docs/fleet.md).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write a self-contained HTML page with a nodes x findings heat map.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// How many findings the summary table shows.
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    pub top: usize,
+
+    /// Also detail the low-ranked (info) findings.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Exit 1 when a finding is at least this severe.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// pdsh streams: how many hosts may be interleaved at once before the least recently
+    /// active one is taken as complete.
+    #[arg(long, default_value_t = 256, value_name = "HOSTS")]
+    pub pdsh_window: usize,
 }
 
 /// `trainyard fleet synth` options.

@@ -7,5 +7,6 @@ use crate::exit::Exit;
 pub fn run(cmd: FleetCommand) -> anyhow::Result<Exit> {
     match cmd {
         FleetCommand::Synth(args) => super::fleet_synth::run(&args),
+        FleetCommand::Analyze(args) => super::fleet_analyze::run(&args),
     }
 }

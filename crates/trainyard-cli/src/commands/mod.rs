@@ -2,6 +2,7 @@
 
 mod doctor;
 mod fleet;
+mod fleet_analyze;
 mod fleet_synth;
 mod pci;
 mod snapshot;

@@ -19,6 +19,9 @@ use crate::rules::{self, Finding, Severity};
 /// and more distinct values than a quarter of the nodes seen: an identifier, not a setting.
 const HIGH_CARDINALITY_MIN: usize = 32;
 
+/// The pseudo-slot holding node-wide platform facts.
+pub const PLATFORM_SLOT: &str = "platform";
+
 /// What is kept about each node: its name and the platform facts that can explain a cohort.
 #[derive(Debug, Clone)]
 pub struct NodeMeta {
@@ -137,6 +140,30 @@ impl Accumulator {
                 }
             }
             slot_of.push(slot);
+        }
+        // Platform facts (firmware, kernel, drivers) take part in the consensus as the settings
+        // of a pseudo-slot, so a node with an older BIOS is a deviation like any other.
+        let facts = &self
+            .nodes
+            .last()
+            .map(|(_, m)| m.facts.clone())
+            .unwrap_or_default();
+        if !facts.is_empty() {
+            let acc = self.slots.entry(PLATFORM_SLOT.into()).or_default();
+            if acc.label.is_empty() {
+                acc.label = "platform (DMI, kernel, drivers)".to_string();
+            }
+            acc.present.insert(idx);
+            for (key, value) in facts {
+                let k = acc.keys.entry(key.as_str().into()).or_default();
+                k.reported.insert(idx);
+                if !k.high_cardinality {
+                    k.values
+                        .entry(value.as_str().into())
+                        .or_default()
+                        .insert(idx);
+                }
+            }
         }
         let report = rules::check_node(node);
         for f in report.findings {

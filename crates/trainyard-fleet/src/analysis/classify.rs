@@ -16,6 +16,19 @@ pub fn deviation_severity(
     value: &str,
     fleet_value: &str,
 ) -> (Severity, Option<&'static str>) {
+    if ["dmi.", "kernel.", "gpu.", "ib.", "module.", "cpu."]
+        .iter()
+        .any(|p| key.starts_with(p))
+    {
+        return if key == "dmi.bios_date" {
+            (
+                Severity::Info,
+                Some("follows the BIOS version, which is reported on its own"),
+            )
+        } else {
+            (Severity::Warning, None)
+        };
+    }
     if let Some(why) = noise_reason(key) {
         return (Severity::Info, Some(why));
     }
@@ -54,6 +67,10 @@ pub fn deviation_severity(
                 Some("the fleet has this correctable-error bit set; these nodes do not"),
             )
         };
+    }
+    if key == "DevSta.CorrErr" {
+        // A correctable error latched since the last clear: worth a look, not an outage.
+        return (Severity::Warning, None);
     }
     if critical_prefix.iter().any(|p| key.starts_with(p)) {
         return (Severity::Error, None);
@@ -100,7 +117,6 @@ fn noise_reason(key: &str) -> Option<&'static str> {
          change) rather than a setting";
     match key {
         "DevSta.UnsupReq"
-        | "DevSta.CorrErr"
         | "UESta.UnsupReq"
         | "CESta.AdvNonFatalErr"
         | "Status.<MAbort"

@@ -188,7 +188,11 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
         let s = &acc.slots[slot];
         let present = sorted(&s.present);
         let p = present.len();
-        if p * 2 < n {
+        let platform = slot.as_ref() == super::accumulate::PLATFORM_SLOT;
+        // Platform facts exist only for nodes read from snapshots: their absence elsewhere
+        // is not a missing device.
+        if platform {
+        } else if p * 2 < n {
             add(finding(
                 FindingKind::Extra,
                 Severity::Warning,
@@ -203,7 +207,7 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
             ));
             continue;
         }
-        if p < n {
+        if p < n && !platform {
             let missing: Vec<u32> = all
                 .iter()
                 .copied()
