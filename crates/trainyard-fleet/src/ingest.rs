@@ -40,6 +40,9 @@ pub struct Ingested {
     pub nodes: Vec<Node>,
     /// Problems, in input order.
     pub problems: Vec<Problem>,
+    /// The input ends in the middle of a line: it was cut, and its nodes lack whatever came
+    /// after the cut.
+    pub truncated: bool,
 }
 
 impl Ingested {
@@ -96,6 +99,7 @@ pub fn read_input<R: BufRead>(default_name: &str, mut input: R) -> Result<Ingest
             kind: Some(InputKind::Snapshot),
             nodes: vec![node],
             problems,
+            truncated: false,
         });
     }
     let binary = peek.contains(&0)
@@ -137,6 +141,7 @@ fn read_text<R: BufRead>(default_name: &str, input: R) -> Ingested {
     let mut problems = Vec::new();
     let mut any_text = false;
     let mut any_hex = false;
+    let mut truncated = false;
     for item in reader.by_ref() {
         match item {
             Ok(dev) => {
@@ -168,11 +173,14 @@ fn read_text<R: BufRead>(default_name: &str, input: R) -> Ingested {
                 };
                 by_host.entry(dev.host.clone()).or_default().push(dev);
             }
-            Err(e) => problems.push(Problem {
-                line: Some(e.line),
-                message: e.kind.to_string(),
-                lost_data: true,
-            }),
+            Err(e) => {
+                truncated |= e.kind == trainyard_pci::text::ParseErrorKind::Truncated;
+                problems.push(Problem {
+                    line: Some(e.line),
+                    message: e.kind.to_string(),
+                    lost_data: true,
+                });
+            }
         }
     }
     for d in reader.take_diagnostics() {
@@ -210,6 +218,7 @@ fn read_text<R: BufRead>(default_name: &str, input: R) -> Ingested {
         kind: Some(kind),
         nodes,
         problems,
+        truncated,
     }
 }
 

@@ -306,6 +306,14 @@ pub(super) fn read_single(origin: Origin<'_>, name: &str, reader: impl BufRead, 
         );
         sink(label, FleetItem::Skipped(origin.skipped(None, error, true)));
     }
+    if ingested.truncated {
+        // A cut capture lacks every device after the cut: folding it in would report them all
+        // missing on this node. The node is left out and said so.
+        let error =
+            "the input is cut in the middle of a line: its node is left out of the analysis";
+        sink(label, FleetItem::Skipped(origin.skipped(None, error, true)));
+        return;
+    }
     for node in ingested.nodes {
         sink(label, FleetItem::Node(node));
     }

@@ -1,0 +1,175 @@
+//! `trainyard fleet synth` and `trainyard fleet analyze` end to end.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn trainyard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainyard"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs trainyard")
+}
+
+fn hpe() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/gpu-servers/hpe-cray-xd665-0EA228FAAE-vvnn.txt")
+        .display()
+        .to_string()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn folder_with_corrupt_files_is_analyzed_and_the_corrupt_files_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = dir.path().join("fleet");
+    let truth = dir.path().join("truth.json");
+    let out = trainyard(&[
+        "fleet",
+        "synth",
+        "--from",
+        &hpe(),
+        "--nodes",
+        "30",
+        "--out",
+        &fleet.display().to_string(),
+        "--truth",
+        &truth.display().to_string(),
+        "--faults",
+        "relaxed_ordering=3,downtrain=1,acs=0,mrrs=0,missing=0,aer=0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(fleet.join("garbage.txt"), [0u8, 159, 146, 150, 7, 0, 1]).expect("write");
+    std::fs::write(
+        fleet.join("cut.txt"),
+        "0000:00:01.0 PCI bridge: X\n\tControl: I/O+ Mem",
+    )
+    .expect("write");
+
+    let html = dir.path().join("report.html");
+    let out = trainyard(&[
+        "fleet",
+        "analyze",
+        &fleet.display().to_string(),
+        "--json",
+        "--html",
+        &html.display().to_string(),
+    ]);
+    // Skipped inputs make the exit status 2; the report is still complete.
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["nodes"], 30);
+    let skipped: Vec<String> = report["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| s["input"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        skipped.iter().any(|s| s.ends_with("garbage.txt")),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped.iter().any(|s| s.ends_with("cut.txt")),
+        "{skipped:?}"
+    );
+
+    let findings = report["findings"].as_array().expect("findings");
+    let ro = findings
+        .iter()
+        .find(|f| f["key"] == "DevCtl.RlxdOrd" && f["kind"] == "deviation")
+        .expect("relaxed ordering found");
+    for key in [
+        "kind",
+        "severity",
+        "slot",
+        "key",
+        "value",
+        "fleet_value",
+        "nodes",
+        "count",
+        "summary",
+    ] {
+        assert!(ro.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(ro["count"], 3);
+    assert_eq!(ro["severity"], "error");
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert!(page.contains("DevCtl.RlxdOrd"));
+
+    // The same fleet as one interleaved pdsh stream gives the same deviations.
+    let stream = dir.path().join("fleet.pdsh");
+    let out = trainyard(&[
+        "fleet",
+        "synth",
+        "--from",
+        &hpe(),
+        "--nodes",
+        "30",
+        "--pdsh",
+        &stream.display().to_string(),
+        "--interleave",
+        "--faults",
+        "relaxed_ordering=3,downtrain=1,acs=0,mrrs=0,missing=0,aer=0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = trainyard(&["fleet", "analyze", &stream.display().to_string(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let from_stream: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let keys = |v: &serde_json::Value| -> Vec<(String, String, u64)> {
+        let mut k: Vec<_> = v["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["kind"] == "deviation")
+            .map(|f| {
+                (
+                    f["key"].as_str().unwrap_or("").to_string(),
+                    f["value"].as_str().unwrap_or("").to_string(),
+                    f["count"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&report), keys(&from_stream));
+}
+
+#[test]
+fn human_report_puts_the_top_findings_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = dir.path().join("f");
+    let out = trainyard(&[
+        "fleet",
+        "synth",
+        "--from",
+        &hpe(),
+        "--nodes",
+        "20",
+        "--out",
+        &fleet.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = trainyard(&["fleet", "analyze", &fleet.display().to_string()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let first: Vec<&str> = stdout.lines().take(6).collect();
+    assert!(first[0].starts_with("fleet 20 nodes"), "{stdout}");
+    assert!(
+        first[2].contains("SEV") && first[2].contains("NODES"),
+        "{stdout}"
+    );
+    assert!(first[3].contains("error"), "{stdout}");
+    assert!(stdout.contains("Cohorts"));
+}
+
+#[test]
+fn nonexistent_input_is_bad_usage() {
+    let out = trainyard(&["fleet", "analyze", "/nonexistent/fleet"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/fleet"));
+}
