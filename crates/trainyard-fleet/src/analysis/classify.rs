@@ -145,6 +145,11 @@ fn noise_reason(key: &str) -> Option<&'static str> {
         | "Physical Slot" => {
             Some("a per-node assignment (IRQ, NUMA or IOMMU numbering, driver binding)")
         }
+        "Bus.primary" | "Bus.secondary" | "Bus.subordinate" => Some(
+            "bus numbers, which firmware assigns at boot: they shift on nodes where a device \
+             is missing or a switch enumerated differently (devices are aligned by topology, \
+             not by bus number)",
+        ),
         _ if key.starts_with("Region ")
             || key.starts_with("Expansion ROM")
             || key.contains("behind bridge") =>

@@ -339,7 +339,8 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
         });
     }
 
-    let mut findings: Vec<FleetFinding> = merged.into_values().collect();
+    let findings: Vec<FleetFinding> = merged.into_values().collect();
+    let mut findings = fold_variation(findings);
     for f in &mut findings {
         f.slots.sort();
         f.slots.dedup();
@@ -369,6 +370,59 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
         cohorts,
         skipped,
     }
+}
+
+/// Natural variation is reported once per key and reason, not once per device and value:
+/// a fleet where every node has its own IRQ numbers has one note about IRQs, not hundreds.
+fn fold_variation(findings: Vec<FleetFinding>) -> Vec<FleetFinding> {
+    let (variation, mut out): (Vec<FleetFinding>, Vec<FleetFinding>) = findings
+        .into_iter()
+        .partition(|f| f.kind == FindingKind::Variation);
+    let mut groups: BTreeMap<(String, Option<String>), Vec<FleetFinding>> = BTreeMap::new();
+    for f in variation {
+        groups
+            .entry((f.key.clone(), f.why.clone()))
+            .or_default()
+            .push(f);
+    }
+    for (_, mut group) in groups {
+        if group.len() == 1 {
+            out.extend(group);
+            continue;
+        }
+        group.sort_by(|a, b| a.slot.cmp(&b.slot));
+        let mut values: Vec<&str> = group.iter().map(|f| f.value.as_str()).collect();
+        values.sort_unstable();
+        values.dedup();
+        let mut fleet: Vec<&str> = group.iter().map(|f| f.fleet_value.as_str()).collect();
+        fleet.sort_unstable();
+        fleet.dedup();
+        let mut set: Vec<u32> = group.iter().flat_map(|f| f.set.iter().copied()).collect();
+        set.sort_unstable();
+        set.dedup();
+        let mut slots: Vec<String> = group.iter().flat_map(|f| f.slots.iter().cloned()).collect();
+        slots.sort();
+        slots.dedup();
+        let value = match values.as_slice() {
+            [one] => (*one).to_string(),
+            many => format!("{} different values", many.len()),
+        };
+        let fleet_value = match fleet.as_slice() {
+            [one] => (*one).to_string(),
+            _ => "various".to_string(),
+        };
+        let first = &group[0];
+        out.push(FleetFinding {
+            value,
+            fleet_value,
+            count: set.len(),
+            set,
+            slot: slots.first().cloned().unwrap_or_default(),
+            slots,
+            ..first.clone()
+        });
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
