@@ -185,8 +185,16 @@ fn print_report(
                 let device = f.device.as_deref().unwrap_or("node");
                 writeln!(out, "  {device}  {}", f.summary)?;
                 if !f.keys.is_empty() {
-                    let evidence: Vec<String> =
-                        f.keys.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    // A few keys tell the story; the JSON report carries them all.
+                    let mut evidence: Vec<String> = f
+                        .keys
+                        .iter()
+                        .take(8)
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    if f.keys.len() > 8 {
+                        evidence.push(format!("... {} more", f.keys.len() - 8));
+                    }
                     writeln!(
                         out,
                         "  {:width$}  {}",

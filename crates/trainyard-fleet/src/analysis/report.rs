@@ -503,7 +503,8 @@ fn cohorts(
 ) -> Vec<Cohort> {
     let mut groups: BTreeMap<Vec<u32>, Vec<usize>> = BTreeMap::new();
     for (i, f) in findings.iter().enumerate() {
-        if f.severity == Severity::Info || f.count == n || f.count == 0 {
+        // A cohort is a minority that stands out; the majority is the fleet.
+        if f.severity == Severity::Info || f.count * 2 > n || f.count == 0 {
             continue;
         }
         groups.entry(f.set.clone()).or_default().push(i);
@@ -532,7 +533,9 @@ fn cohorts(
             if idxs.len() > 4 {
                 what.push(format!("and {} more", idxs.len() - 4));
             }
-            let mut summary = format!("{} nodes: {}", set.len(), what.join("; "));
+            what.dedup();
+            let nodes_word = if set.len() == 1 { "node" } else { "nodes" };
+            let mut summary = format!("{} {nodes_word}: {}", set.len(), what.join("; "));
             for h in &hints {
                 summary.push_str(&format!("; {}", h.summary));
             }
