@@ -63,6 +63,35 @@ pub enum Command {
     /// Work with a whole fleet of nodes: synthesize test fleets (and analyze them).
     #[command(subcommand)]
     Fleet(FleetCommand),
+
+    /// Launch a training job from a spec and supervise it: restart it from its last checkpoint
+    /// when a rank crashes or hangs, and keep the whole history (see docs/jobs.md).
+    ///
+    /// Examples:
+    ///   trainyard launch examples/job.toml
+    ///   trainyard launch job.toml --detach
+    ///
+    /// Exit status: 0 the job succeeded, 1 it failed, 130 it was cancelled, 2 bad spec or
+    /// usage (with --detach: 0 once the job is handed to its background supervisor).
+    #[command(verbatim_doc_comment)]
+    Launch(crate::job_args::LaunchArgs),
+
+    /// List jobs: running ones and those whose supervisor died (`lost`); --all for every job.
+    Ps(crate::job_args::PsArgs),
+
+    /// A job's timeline: every attempt, why it ended, the blamed node and rank, time lost,
+    /// goodput.
+    Show(crate::job_args::ShowArgs),
+
+    /// A job's output, merged with `[node/rank]` prefixes, or one rank's; -f follows.
+    Logs(crate::job_args::LogsArgs),
+
+    /// Cancel a job: stop every rank (SIGTERM, grace, SIGKILL) and wait until it is over.
+    Cancel(crate::job_args::CancelArgs),
+
+    /// The background supervisor of `launch --detach` (internal).
+    #[command(name = "__supervise", hide = true)]
+    Supervise(crate::job_args::SuperviseArgs),
 }
 
 /// `trainyard fleet ...`

@@ -8,10 +8,18 @@ pub enum Exit {
     /// Everything read and reported.
     Clean = 0,
     /// Findings at or above `--fail-on` (analysis commands).
-    #[allow(dead_code)]
     Findings = 1,
     /// Bad usage or input that could not be read (in full or in part).
     BadInput = 2,
+    /// `launch`: the job was cancelled (Ctrl-C, `trainyard cancel`); 128 + SIGINT, as shells
+    /// report an interrupted command.
+    Cancelled = 130,
+}
+
+impl Exit {
+    /// `launch`: the job failed (restart budget spent, no healthy nodes) or its supervisor was
+    /// lost. Shares the value 1 with [`Exit::Findings`].
+    pub const JOB_FAILED: Exit = Exit::Findings;
 }
 
 impl From<Exit> for ExitCode {

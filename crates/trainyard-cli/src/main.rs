@@ -7,13 +7,27 @@ mod args;
 mod commands;
 mod exit;
 mod input;
+mod job_args;
+mod job_sink;
+mod live;
 mod logging;
+mod time_fmt;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The hidden subcommand the local driver starts every rank through (`trainyard __rank-guard
+/// --grace-ms N --exit-file F -- PROGRAM ARGS...`; see `trainyard_exec::guard`).
+const RANK_GUARD: &str = "__rank-guard";
+
 fn main() -> ExitCode {
+    // The rank guard (every rank's process-group leader) is this binary too; it starts before
+    // clap and logging so launching a rank costs as little as possible.
+    let mut argv = std::env::args_os();
+    if argv.nth(1).is_some_and(|a| a == RANK_GUARD) {
+        trainyard_exec::guard::main(argv);
+    }
     let cli = args::Cli::parse();
     logging::init(cli.verbose);
     match commands::dispatch(cli) {

@@ -33,7 +33,7 @@ pub use env::{free_port, RankEnv};
 pub use output::{LiveView, OutputLine, Stream, TAIL_LINES};
 pub use progress::{read_step_file, Coalescer, ProgressRule, MIN_INTERVAL};
 pub use sink::{EventSink, NullSink, RankStart, SinkError};
-pub use spawn::GuardCommand;
+pub use spawn::{resolve_program, GuardCommand};
 pub use teardown::group_exists;
 
 /// Why a driver could not run a job at all (failures of the job's processes are part of its

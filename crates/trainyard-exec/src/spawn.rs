@@ -128,7 +128,7 @@ pub(crate) fn start_rank(launch: &RankLaunch<'_>) -> io::Result<StartedRank> {
 
 /// Finds `program` the way `execvp` would, so a missing command is reported once, clearly,
 /// instead of as N ranks exiting 127. `path_var` is the PATH the ranks will see.
-pub(crate) fn resolve_program(
+pub fn resolve_program(
     program: &str,
     workdir: Option<&Path>,
     path_var: Option<&std::ffi::OsStr>,

@@ -1,11 +1,18 @@
 //! One module per command group.
 
+mod cancel;
 mod doctor;
 mod fleet;
 mod fleet_analyze;
 mod fleet_synth;
+mod jobs;
+mod launch;
+mod logs;
 mod pci;
+mod ps;
+mod show;
 mod snapshot;
+mod supervise;
 
 use crate::args::{Cli, Command};
 use crate::exit::Exit;
@@ -17,5 +24,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Snapshot(args) => snapshot::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Fleet(cmd) => fleet::run(cmd),
+        Command::Launch(args) => launch::run(&args),
+        Command::Ps(args) => ps::run(&args),
+        Command::Show(args) => show::run(&args),
+        Command::Logs(args) => logs::run(&args),
+        Command::Cancel(args) => cancel::run(&args),
+        Command::Supervise(args) => supervise::run_detached(&args),
     }
 }
