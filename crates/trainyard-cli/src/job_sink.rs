@@ -21,7 +21,7 @@ use trainyard_store::{
     AttemptEnd, AttemptState, JobId, JobState, NewAttempt, NodeVerdict, Store, Verdict,
 };
 
-use crate::live::Console;
+use crate::live::{Console, ProgressMarks};
 
 /// Writes a job's history to the store, and (in the foreground) tells the console.
 pub struct StoreSink {
@@ -35,6 +35,8 @@ pub struct StoreSink {
     state: JobState,
     /// A cancel requested through the store was handed to the driver.
     cancel_sent: bool,
+    /// Exact progress times seen by the live view, if it keeps them.
+    marks: Option<Arc<ProgressMarks>>,
 }
 
 /// What is known about an attempt that has not ended in the store yet.
@@ -71,6 +73,31 @@ impl StoreSink {
             open: BTreeMap::new(),
             state: JobState::Pending,
             cancel_sent: false,
+            marks: None,
+        }
+    }
+
+    /// Corrects the store's progress times with the live view's exact ones.
+    #[must_use]
+    pub fn with_marks(mut self, marks: Arc<ProgressMarks>) -> Self {
+        self.marks = Some(marks);
+        self
+    }
+
+    /// Writes the live view's exact first and last progress of attempt `n` (the driver's
+    /// once-a-second reports carry the heartbeat's time instead).
+    fn exact_progress(&mut self, n: u32) -> Result<(), SinkError> {
+        let Some(m) = self.marks.as_ref().and_then(|marks| marks.get(n)) else {
+            return Ok(());
+        };
+        self.store.record_progress(&self.job, n, None, m.first)?;
+        self.store.record_progress(&self.job, n, m.step, m.last)?;
+        Ok(())
+    }
+
+    fn freeze(&self, n: u32) {
+        if let Some(marks) = &self.marks {
+            marks.freeze(n);
         }
     }
 
@@ -123,6 +150,8 @@ impl StoreSink {
         let Some(open) = self.open.remove(&n) else {
             return Ok(());
         };
+        self.freeze(n);
+        self.exact_progress(n)?;
         let end = open.end.unwrap_or(PendingEnd {
             state: fallback,
             reason: fallback.as_str().to_string(),
@@ -187,6 +216,7 @@ impl EventSink for StoreSink {
                     exit: event.exit,
                 };
                 self.set_end(n, end, true);
+                self.freeze(n);
                 self.set_state(JobState::Stopping, at)?;
             }
             (JobEventKind::LaunchFailed, Some(n)) => {
@@ -207,6 +237,7 @@ impl EventSink for StoreSink {
                     .unwrap_or(&event.message);
                 let open: Vec<u32> = self.open.keys().copied().collect();
                 for n in &open {
+                    self.freeze(*n);
                     let end = PendingEnd {
                         state: AttemptState::Cancelled,
                         reason: format!("cancelled: {reason}"),
@@ -342,7 +373,19 @@ impl EventSink for StoreSink {
     }
 
     fn progress(&mut self, attempt: u32, step: Option<u64>, at: Millis) -> Result<(), SinkError> {
-        self.store.record_progress(&self.job, attempt, step, at)?;
+        let exact = self.marks.as_ref().and_then(|marks| marks.get(attempt));
+        match exact {
+            // The line-based progress is known to the millisecond.
+            Some(m) if !m.frozen => {
+                self.store
+                    .record_progress(&self.job, attempt, None, m.first)?;
+                self.store
+                    .record_progress(&self.job, attempt, step.max(m.step), m.last)?;
+            }
+            // Stopping: what still arrives is the tail of a dying attempt, not training.
+            Some(_) => {}
+            None => self.store.record_progress(&self.job, attempt, step, at)?,
+        }
         if let Some(console) = &self.console {
             console.update(|s| s.step = s.step.max(step));
         }

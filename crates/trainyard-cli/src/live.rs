@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use trainyard_exec::{LiveView, OutputLine};
+use trainyard_exec::{LiveView, OutputLine, ProgressRule};
+use trainyard_job::Millis;
 
 /// The merged log's file name inside `attempt-<k>/`.
 pub const MERGED_LOG: &str = "output.log";
@@ -235,10 +236,68 @@ impl Console {
     }
 }
 
-/// The view the driver gets: the merged log, plus the console in the foreground.
+/// Progress seen in output lines, to the millisecond: when an attempt's first progress line
+/// came, its last, and the highest step. The driver tells the sink about progress only once
+/// a second (with the heartbeat's time), which would make a short job's startup look a
+/// second longer and miss its last steps; the sink corrects the store's times with these.
+#[derive(Debug, Default)]
+pub struct ProgressMarks(Mutex<BTreeMap<u32, Marks>>);
+
+/// One attempt's [`ProgressMarks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marks {
+    /// The first progress line.
+    pub first: Millis,
+    /// The newest progress line.
+    pub last: Millis,
+    /// The highest step seen.
+    pub step: Option<u64>,
+    /// Stopping: later lines are the tail of a dying attempt, not training.
+    pub frozen: bool,
+}
+
+impl ProgressMarks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Marks>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn seen(&self, attempt: u32, step: Option<u64>) {
+        let now = trainyard_store::now();
+        let mut marks = self.lock();
+        let m = marks.entry(attempt).or_insert(Marks {
+            first: now,
+            last: now,
+            step: None,
+            frozen: false,
+        });
+        if !m.frozen {
+            m.last = now;
+            m.step = m.step.max(step);
+        }
+    }
+
+    /// The attempt's marks, if it made progress.
+    pub fn get(&self, attempt: u32) -> Option<Marks> {
+        self.lock().get(&attempt).copied()
+    }
+
+    /// The attempt is stopping: ignore its later lines.
+    pub fn freeze(&self, attempt: u32) {
+        if let Some(m) = self.lock().get_mut(&attempt) {
+            m.frozen = true;
+        }
+    }
+}
+
+/// The view the driver gets: the merged log, progress marks, plus the console in the
+/// foreground.
 pub struct View {
     /// Where every line is kept.
     pub merged: MergedLog,
+    /// What counts as progress (the spec's `progress_regex`, else every line).
+    pub rule: ProgressRule,
+    /// Progress times for the sink.
+    pub marks: Arc<ProgressMarks>,
     /// The terminal, in the foreground.
     pub console: Option<Arc<Console>>,
 }
@@ -246,6 +305,9 @@ pub struct View {
 impl LiveView for View {
     fn line(&self, line: &OutputLine<'_>) {
         self.merged.write(line);
+        if let Some(step) = self.rule.check(line.text) {
+            self.marks.seen(line.attempt, step);
+        }
         if let Some(console) = &self.console {
             console.line(line);
         }

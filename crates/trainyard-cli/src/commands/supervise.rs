@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use trainyard_exec::{JobOutcome, LiveView, LocalDriver};
+use trainyard_exec::{JobOutcome, LiveView, LocalDriver, ProgressRule};
 use trainyard_job::JobSpec;
 use trainyard_store::{Job, JobState};
 
@@ -14,7 +14,7 @@ use super::jobs;
 use crate::exit::Exit;
 use crate::job_args::SuperviseArgs;
 use crate::job_sink::StoreSink;
-use crate::live::{Console, MergedLog, View};
+use crate::live::{Console, MergedLog, ProgressMarks, View};
 
 /// Runs `job` (already in the store, spec resolved) to its end on this machine.
 pub fn supervise(
@@ -25,9 +25,13 @@ pub fn supervise(
 ) -> anyhow::Result<JobOutcome> {
     jobs::add_rank_env(&mut spec, &job.job_dir);
     let store = jobs::open_store(home)?;
-    let sink = StoreSink::new(store, job.id.clone(), spec.procs_per_node, console.clone());
+    let marks = Arc::new(ProgressMarks::default());
+    let sink = StoreSink::new(store, job.id.clone(), spec.procs_per_node, console.clone())
+        .with_marks(Arc::clone(&marks));
     let view: Arc<dyn LiveView> = Arc::new(View {
         merged: MergedLog::new(job.job_dir.clone()),
+        rule: ProgressRule::new(spec.progress_regex.clone()),
+        marks,
         console,
     });
     LocalDriver::new(spec, job.id.as_str(), &job.job_dir, sink, Some(view))
