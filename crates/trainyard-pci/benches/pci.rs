@@ -1,7 +1,8 @@
 //! Criterion benchmarks for the two front ends on the real corpus in `tests/data`:
 //!
 //! * `text/parse`: `lspci -vvv` text → devices (fields included), bytes per second over
-//!   the whole text corpus concatenated; `text/fields` re-derives the flat fields alone.
+//!   the whole text corpus concatenated; `text/fields` re-derives the flat fields alone
+//!   (`fields::derive`, the storage `Device::fields` uses).
 //! * `decode/config`: `decode_config` over every hex-dumped device, reported per device;
 //!   `decode/hex_read` is the hex dump reader in front of it.
 //!
@@ -75,7 +76,7 @@ fn text(c: &mut Criterion) {
     g.bench_function("fields", |b| {
         b.iter(|| {
             for d in &devices {
-                black_box(trainyard_pci::fields::device_fields(black_box(d)));
+                black_box(trainyard_pci::fields::derive(black_box(d)));
             }
         })
     });
