@@ -42,7 +42,7 @@ fn main() {
         ours.push('\n');
     }
     let theirs = Command::new("lspci")
-        .args(["-D", "-F", &path, "-vvv"])
+        .args(["-O", "hwdb.disable=1", "-D", "-F", &path, "-vvv"])
         .output()
         .unwrap();
     let theirs = String::from_utf8_lossy(&theirs.stdout);

@@ -39,7 +39,9 @@ pub fn hex_inputs(synthetic_prefix: &str) -> Vec<PathBuf> {
 /// print a stray non-UTF-8 byte, which becomes U+FFFD as in our own reader).
 pub fn lspci_vvv(path: &Path) -> String {
     let out = Command::new("lspci")
-        .args(["-D", "-F"])
+        // Names come from pci.ids only: with udev installed, lspci would otherwise take some
+        // names from udev's hwdb, which the decoder (and a machine without udev) does not have.
+        .args(["-O", "hwdb.disable=1", "-D", "-F"])
         .arg(path)
         .arg("-vvv")
         .output()
