@@ -100,7 +100,10 @@ fn fake_gpu_server_tree_via_root_and_via_snapshot() {
         .filter_map(|f| f["rule"].as_str())
         .collect();
     for clean in ["iommu-translating", "peermem-missing", "ib-port-down"] {
-        assert!(!rules.contains(&clean), "{clean} fired on the clean fixture: {rules:?}");
+        assert!(
+            !rules.contains(&clean),
+            "{clean} fired on the clean fixture: {rules:?}"
+        );
     }
 
     // The same tree through a snapshot file gives the same findings.

@@ -9,7 +9,7 @@ pub mod analysis;
 pub mod ingest;
 pub mod node;
 pub mod rules;
-pub mod synth;
 pub mod sources;
+pub mod synth;
 
 pub use node::{InputKind, Node};

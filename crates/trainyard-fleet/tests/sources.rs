@@ -179,13 +179,7 @@ fn check_mixed(fleet: &Fleet, prefix: &str) {
     let kinds: Vec<&str> = fleet.nodes.iter().map(|n| n.kind.as_str()).collect();
     assert_eq!(
         kinds,
-        [
-            "LspciText",
-            "HexDump",
-            "LspciText",
-            "RawConfig",
-            "Snapshot"
-        ]
+        ["LspciText", "HexDump", "LspciText", "RawConfig", "Snapshot"]
     );
     // The snapshot and the hex dump are the same machine, read from the same bytes.
     let hex = &fleet.nodes[1];
