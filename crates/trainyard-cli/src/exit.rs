@@ -27,3 +27,24 @@ impl From<Exit> for ExitCode {
         ExitCode::from(e as u8)
     }
 }
+
+/// The exit status of an analysis: [`Exit::Findings`] when some finding is at least as severe
+/// as `--fail-on`, else [`Exit::Clean`].
+pub fn for_findings(
+    fail_on: crate::args::FailOn,
+    severities: impl IntoIterator<Item = trainyard_fleet::rules::Severity>,
+) -> Exit {
+    use crate::args::FailOn;
+    use trainyard_fleet::rules::Severity;
+    let threshold = match fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+        FailOn::Never => return Exit::Clean,
+    };
+    if severities.into_iter().any(|s| s >= threshold) {
+        Exit::Findings
+    } else {
+        Exit::Clean
+    }
+}

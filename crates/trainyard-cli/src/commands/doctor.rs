@@ -10,7 +10,7 @@ use trainyard_fleet::ingest::{self, Problem};
 use trainyard_fleet::rules::{self, Finding, NodeReport, Severity};
 use trainyard_fleet::{InputKind, Node};
 
-use crate::args::{DoctorArgs, FailOn};
+use crate::args::DoctorArgs;
 use crate::exit::Exit;
 use crate::input;
 
@@ -53,18 +53,12 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<Exit> {
     if problems.iter().any(|p| p.lost_data) {
         return Ok(Exit::BadInput);
     }
-    let threshold = match args.fail_on {
-        FailOn::Error => Some(Severity::Error),
-        FailOn::Warning => Some(Severity::Warning),
-        FailOn::Info => Some(Severity::Info),
-        FailOn::Never => None,
-    };
-    let failing = threshold.is_some_and(|t| {
+    Ok(crate::exit::for_findings(
+        args.fail_on,
         reports
             .iter()
-            .any(|r| r.findings.iter().any(|f| f.severity >= t))
-    });
-    Ok(if failing { Exit::Findings } else { Exit::Clean })
+            .flat_map(|r| r.findings.iter().map(|f| f.severity)),
+    ))
 }
 
 /// The JSON document: the rulebook's report plus where it came from.

@@ -12,7 +12,7 @@ use trainyard_fleet::analysis::{
 use trainyard_fleet::rules::Severity;
 use trainyard_fleet::sources::{read_fleet, FleetInput, FleetItem, Progress, ReadOptions};
 
-use crate::args::{AnalyzeArgs, FailOn};
+use crate::args::AnalyzeArgs;
 use crate::exit::Exit;
 
 /// Per worker: the analysis accumulator and the inputs it had to skip.
@@ -109,14 +109,10 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<Exit> {
     if !report.skipped.is_empty() {
         return Ok(Exit::BadInput);
     }
-    let threshold = match args.fail_on {
-        FailOn::Error => Some(Severity::Error),
-        FailOn::Warning => Some(Severity::Warning),
-        FailOn::Info => Some(Severity::Info),
-        FailOn::Never => None,
-    };
-    let failing = threshold.is_some_and(|t| report.findings.iter().any(|f| f.severity >= t));
-    Ok(if failing { Exit::Findings } else { Exit::Clean })
+    Ok(crate::exit::for_findings(
+        args.fail_on,
+        report.findings.iter().map(|f| f.severity),
+    ))
 }
 
 fn progress_bar() -> Option<indicatif::ProgressBar> {
