@@ -7,6 +7,9 @@
 //!   `a1,b[2-3]`, `rack[1-2]-n[1-2]`);
 //! * [`state`]: Slurm job states and how trainyard reads them (who ended the job and why);
 //! * [`sacct`], [`squeue`], [`sinfo`]: parsers for the machine-readable outputs;
+//! * [`submit`]: one attempt as one `sbatch` (`--exclude`d bad nodes, one agent per node);
+//! * [`placement`]: where an agent sits in its allocation (`SLURM_JOB_NODELIST`, ...);
+//! * [`protocol`]: agent ⇄ supervisor messages, newline-delimited JSON over TCP;
 //! * [`cmd`]: running Slurm's commands with a bounded timeout and errors that say what is
 //!   wrong (no `sbatch` on PATH, controller down) instead of hanging.
 //!
@@ -21,10 +24,13 @@
 
 pub mod cmd;
 pub mod hostlist;
+pub mod placement;
+pub mod protocol;
 pub mod sacct;
 pub mod sinfo;
 pub mod squeue;
 pub mod state;
+pub mod submit;
 
 pub use cmd::{SlurmCmd, SlurmError};
 pub use hostlist::{compress, expand, HostlistError};

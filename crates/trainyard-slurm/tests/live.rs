@@ -92,3 +92,77 @@ async fn more_nodes_than_exist_pends_for_a_permanent_reason_and_cancel_removes_i
     );
     cmd.scancel(id).await.expect("cancelling twice is fine");
 }
+
+#[tokio::test]
+async fn an_attempt_plan_runs_one_task_per_node_on_the_nodes_not_excluded() {
+    use trainyard_slurm::placement::Placement;
+    use trainyard_slurm::submit::AttemptRequest;
+    let Some(cmd) = dev_slurm().await else { return };
+    let out = std::env::temp_dir().join(format!("trainyard-slurm-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&out).expect("dir");
+    // A stand-in agent: prints the variables the real agent reads.
+    let agent = "echo $SLURM_JOB_ID $SLURM_JOB_NODELIST $SLURM_NODEID $SLURMD_NODENAME > $0/$SLURMD_NODENAME";
+    let req = AttemptRequest {
+        job_id: "plan-test".into(),
+        attempt: 1,
+        nodes: 2,
+        exclude: vec!["n1".into()],
+        partition: None,
+        time_limit: Some("1".into()),
+        extra_args: vec![],
+        output: out.join("slurm-%j.out").display().to_string(),
+        agent: vec![
+            "sh".into(),
+            "-c".into(),
+            agent.into(),
+            out.display().to_string(),
+        ],
+    };
+    let plan = req.plan();
+    let args: Vec<&str> = plan.args.iter().map(String::as_str).collect();
+    let id = cmd.sbatch(&args, &plan.script).await.expect("submitted");
+    let t = Instant::now();
+    loop {
+        match cmd.squeue_job(id).await.expect("squeue") {
+            Some(j) if !j.state.is_finished() => {}
+            _ => break,
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "job {id} did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&out).expect("read") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("slurm-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).expect("read");
+        let f: Vec<&str> = text.split_whitespace().collect();
+        let p = Placement::from_env(|k| {
+            let i = [
+                "SLURM_JOB_ID",
+                "SLURM_JOB_NODELIST",
+                "SLURM_NODEID",
+                "SLURMD_NODENAME",
+            ]
+            .iter()
+            .position(|v| *v == k)?;
+            f.get(i).map(|s| s.to_string())
+        })
+        .expect("placement from a real srun task");
+        assert_eq!(p.slurm_job_id, id);
+        assert!(
+            !p.nodes.contains(&"n1".to_string()),
+            "n1 was excluded: {:?}",
+            p.nodes
+        );
+        seen.push(p.node);
+    }
+    seen.sort();
+    assert_eq!(seen.len(), 2, "one task per node: {seen:?}");
+    let _ = std::fs::remove_dir_all(&out);
+}

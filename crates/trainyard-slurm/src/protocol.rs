@@ -1,0 +1,80 @@
+//! The wire between the per-node agent (`trainyard agent`, one per node under `srun`) and
+//! the supervisor: newline-delimited JSON over one TCP connection per agent.
+//!
+//! The agent reports facts only (a rank started, exited, made progress); the supervisor
+//! turns them into `trainyard-job` events and decides. One JSON object per line keeps the
+//! stream readable with `nc` while debugging and lets either side resync after a bad line.
+
+use serde::{Deserialize, Serialize};
+
+/// Agent → supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentMsg {
+    /// First line after connecting: who this agent is.
+    Hello {
+        /// trainyard job id.
+        job_id: String,
+        /// Attempt number the agent was started for (a late agent of an old attempt is
+        /// told to stop).
+        attempt: u32,
+        /// Slurm node name (`SLURMD_NODENAME`).
+        node: String,
+        /// Index of the node in the allocation (`SLURM_NODEID`).
+        node_rank: u32,
+        /// Slurm job id.
+        slurm_job_id: u64,
+    },
+    /// A rank's process is running.
+    RankStarted {
+        /// Global rank.
+        rank: u32,
+        /// Its pid on the node.
+        pid: u32,
+    },
+    /// A rank made progress (an output line or a step).
+    Progress {
+        /// Global rank.
+        rank: u32,
+        /// The step, when the line or progress file told one.
+        step: Option<u64>,
+    },
+    /// A rank's process ended.
+    RankExited {
+        /// Global rank.
+        rank: u32,
+        /// Exit code, when it exited.
+        code: Option<i32>,
+        /// Signal, when one killed it.
+        signal: Option<i32>,
+        /// Last lines of its stderr, for blame and `trainyard show`.
+        stderr_tail: Vec<String>,
+    },
+    /// Every rank of this node has ended and the agent is leaving.
+    Bye,
+}
+
+/// Supervisor → agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SupervisorMsg {
+    /// Stop every rank (TERM, grace, KILL) and leave.
+    Stop {
+        /// Why, for the agent's log.
+        reason: String,
+    },
+}
+
+/// One message as one line (with its `\n`).
+pub fn encode<T: Serialize>(msg: &T) -> String {
+    // Serializing these plain enums cannot fail (no maps with non-string keys, no floats).
+    let mut line = serde_json::to_string(msg).unwrap_or_else(|_| "{}".to_string());
+    line.push('\n');
+    line
+}
+
+/// Reads one line; a bad line is an error the caller logs and skips, not a reason to drop
+/// the connection.
+pub fn decode<'a, T: Deserialize<'a>>(line: &'a str) -> Result<T, serde_json::Error> {
+    serde_json::from_str(line.trim_end())
+}

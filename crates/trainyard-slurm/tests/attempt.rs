@@ -1,0 +1,152 @@
+//! The pure pieces of the Slurm driver: the sbatch plan, the agent's placement, the wire.
+use std::collections::HashMap;
+
+use trainyard_slurm::placement::Placement;
+use trainyard_slurm::protocol::{decode, encode, AgentMsg, SupervisorMsg};
+use trainyard_slurm::submit::{shell_quote, AttemptRequest};
+
+fn request() -> AttemptRequest {
+    AttemptRequest {
+        job_id: "j42".into(),
+        attempt: 2,
+        nodes: 2,
+        exclude: vec!["n3".into(), "n1".into()],
+        partition: Some("debug".into()),
+        time_limit: Some("10:00".into()),
+        extra_args: vec!["--exclusive".into()],
+        output: "/tmp/x/slurm-%j.out".into(),
+        agent: vec![
+            "/usr/bin/trainyard".into(),
+            "agent".into(),
+            "--connect".into(),
+            "10.0.0.1:5000".into(),
+            "it's".into(),
+        ],
+    }
+}
+
+#[test]
+fn plan_excludes_bad_nodes_and_starts_one_agent_per_node() {
+    let plan = request().plan();
+    assert!(
+        plan.args.contains(&"--exclude=n[1,3]".to_string()),
+        "{:?}",
+        plan.args
+    );
+    assert!(plan.args.contains(&"--nodes=2".to_string()));
+    assert!(plan
+        .args
+        .contains(&"--job-name=trainyard-j42-a2".to_string()));
+    assert!(plan.args.contains(&"--partition=debug".to_string()));
+    assert!(plan.args.contains(&"--time=10:00".to_string()));
+    assert!(plan.args.contains(&"--no-requeue".to_string()));
+    assert_eq!(plan.args.last().map(String::as_str), Some("--exclusive"));
+    assert!(plan.script.starts_with("#!/bin/sh\n"));
+    assert!(plan.script.contains(
+        "exec srun --kill-on-bad-exit=0 --ntasks-per-node=1 --nodes=2 /usr/bin/trainyard agent --connect 10.0.0.1:5000 'it'\\''s'\n"
+    ), "{}", plan.script);
+    let mut no_bad = request();
+    no_bad.exclude.clear();
+    assert!(!no_bad
+        .plan()
+        .args
+        .iter()
+        .any(|a| a.starts_with("--exclude")));
+}
+
+#[test]
+fn shell_quoting() {
+    assert_eq!(shell_quote("plain-word_1.2/x=y"), "plain-word_1.2/x=y");
+    assert_eq!(shell_quote(""), "''");
+    assert_eq!(shell_quote("a b"), "'a b'");
+    assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+}
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let m: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| m.get(k).cloned()
+}
+
+#[test]
+fn placement_from_srun_env() {
+    let p = Placement::from_env(env(&[
+        ("SLURM_JOB_ID", "17"),
+        ("SLURM_JOB_NODELIST", "n[1,3-4]"),
+        ("SLURM_NODEID", "2"),
+        ("SLURMD_NODENAME", "n4"),
+    ]))
+    .expect("placement");
+    assert_eq!(p.nodes, ["n1", "n3", "n4"]);
+    assert_eq!(p.master_node(), "n1");
+    assert_eq!(p.node_rank, 2);
+    assert_eq!(p.ranks(2), 4..6);
+    assert_eq!(p.slurm_job_id, 17);
+}
+
+#[test]
+fn placement_errors_name_the_variable() {
+    let e = Placement::from_env(env(&[])).expect_err("empty");
+    assert!(e.to_string().contains("SLURM_JOB_NODELIST"), "{e}");
+    let e = Placement::from_env(env(&[
+        ("SLURM_JOB_ID", "1"),
+        ("SLURM_JOB_NODELIST", "n[1-2]"),
+        ("SLURM_NODEID", "1"),
+        ("SLURMD_NODENAME", "n1"),
+    ]))
+    .expect_err("mismatch");
+    assert!(e.to_string().contains("not node 1"), "{e}");
+    let e = Placement::from_env(env(&[
+        ("SLURM_JOB_ID", "1"),
+        ("SLURM_JOB_NODELIST", "n[1-"),
+        ("SLURM_NODEID", "0"),
+        ("SLURMD_NODENAME", "n1"),
+    ]))
+    .expect_err("bad list");
+    assert!(e.to_string().contains("n[1-"), "{e}");
+}
+
+#[test]
+fn wire_round_trip_one_line_each() {
+    let msgs = [
+        AgentMsg::Hello {
+            job_id: "j".into(),
+            attempt: 1,
+            node: "n2".into(),
+            node_rank: 1,
+            slurm_job_id: 9,
+        },
+        AgentMsg::RankStarted { rank: 3, pid: 1234 },
+        AgentMsg::Progress {
+            rank: 3,
+            step: Some(10),
+        },
+        AgentMsg::RankExited {
+            rank: 3,
+            code: Some(1),
+            signal: None,
+            stderr_tail: vec!["boom\n\"x\"".into()],
+        },
+        AgentMsg::Bye,
+    ];
+    for m in &msgs {
+        let line = encode(m);
+        assert!(
+            line.ends_with('\n') && line.matches('\n').count() == 1,
+            "{line}"
+        );
+        assert_eq!(&decode::<AgentMsg>(&line).expect("decodes"), m);
+    }
+    assert!(encode(&AgentMsg::Bye).contains(r#""type":"bye""#));
+    let stop = SupervisorMsg::Stop {
+        reason: "rank 3 failed".into(),
+    };
+    assert_eq!(
+        decode::<SupervisorMsg>(&encode(&stop)).expect("decodes"),
+        stop
+    );
+    assert!(decode::<AgentMsg>("{\"type\":\"nope\"}").is_err());
+    assert!(decode::<AgentMsg>("garbage").is_err());
+}
