@@ -23,7 +23,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAINYARD = os.path.join(ROOT, "target", "release", "trainyard")
+TRAINYARD = os.environ.get("TRAINYARD_BIN", os.path.join(ROOT, "target", "release", "trainyard"))
 TRAIN = os.path.join(ROOT, "examples", "train.py")
 STAMP = os.path.join(ROOT, "bench", "stamp.py")
 OUT = os.path.join(ROOT, "bench", "out", "jobs")
@@ -38,7 +38,15 @@ PRINTER = (
 )
 
 
+RUN = [0]
+
+
 def fresh(path):
+    """A new empty directory: `path` itself for OUT, else `path-<n>`, never reused (ranks of
+    a stopped run may still write their last stamp while the next run starts)."""
+    if path != OUT:
+        RUN[0] += 1
+        path = "%s-%d" % (path, RUN[0])
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
     return path
@@ -94,7 +102,8 @@ def trainyard(ranks, args, stamp_dir, name, extra=""):
 
 
 def torchrun(path, ranks, args, stamp_dir, name, extra=None):
-    env = dict(os.environ, STAMP_DIR=stamp_dir, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env = dict(os.environ, STAMP_DIR=stamp_dir, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1",
+               STAMP_PORT_OFFSET="1")
     cmd = [path, "--nnodes", "1", "--nproc-per-node", str(ranks), "--max-restarts", "3",
            "--monitor-interval", "0.1"]
     if extra:
@@ -170,6 +179,18 @@ def proc_cpu_rss(pid):
     return cpu, rss, hwm
 
 
+def pss_kib(pid):
+    """Proportional set size: shared pages (the binary's text) split among the processes."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def children(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
@@ -197,7 +218,7 @@ def overhead(kind, launch, ranks, seconds):
             cpu, rss, hwm = proc_cpu_rss(proc.pid)
             if kind == "trainyard":
                 # The rank guards (one per rank) are trainyard's too.
-                helpers_rss = max(helpers_rss, sum(proc_cpu_rss(c)[1] for c in children(proc.pid)))
+                helpers_rss = max(helpers_rss, sum(pss_kib(c) for c in children(proc.pid)))
         except (OSError, IndexError):
             break
         time.sleep(0.2)
@@ -243,7 +264,7 @@ def main():
         print("| %s | %.3f | %.3f |" % (name, s, r), flush=True)
 
     print("\n## supervisor with 64 ranks printing 500 lines/s each for %d s\n" % a.print_seconds)
-    print("| launcher | CPU (s) | CPU % of one core | peak RSS (MiB) | guards' RSS (MiB, all 64) |")
+    print("| launcher | CPU (s) | CPU % of one core | peak RSS (MiB) | guards' PSS (MiB, all 64) |")
     print("|---|---|---|---|---|")
     for name, launcher in launchers:
         if launcher is shell:

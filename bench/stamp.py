@@ -45,6 +45,11 @@ class FailWatch:
         return getattr(self.inner, name)
 
 
+# torchrun's agent keeps its own TCPStore on MASTER_PORT, so a script that rendezvouses by
+# binding MASTER_PORT itself (examples/train.py) must use another port under torchrun.
+if os.environ.get("STAMP_PORT_OFFSET") and os.environ.get("MASTER_PORT"):
+    os.environ["MASTER_PORT"] = str(int(os.environ["MASTER_PORT"]) + int(os.environ["STAMP_PORT_OFFSET"]))
+
 stamp("up")
 signal.signal(signal.SIGTERM, on_term)
 sys.stderr = FailWatch(sys.stderr)
