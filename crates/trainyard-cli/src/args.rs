@@ -89,6 +89,17 @@ pub enum Command {
     /// Cancel a job: stop every rank (SIGTERM, grace, SIGKILL) and wait until it is over.
     Cancel(crate::job_args::CancelArgs),
 
+    /// Simulate a long training job on a large cluster with published failure rates, driving
+    /// the real supervisor policy: goodput, lost time by reason, interruptions by cause, and
+    /// the best checkpoint interval (see docs/sim.md).
+    ///
+    /// Examples:
+    ///   trainyard sim --gpus 100000 --checkpoint-interval auto
+    ///   trainyard sim --gpus 16384 --days 54 --restart 3m --checkpoint-write 30s --json
+    ///   trainyard sim --mtbf 24h --checkpoint-write 5m --restart 10m --checkpoint-interval auto
+    #[command(verbatim_doc_comment)]
+    Sim(crate::commands::sim::SimArgs),
+
     /// The background supervisor of `launch --detach` (internal).
     #[command(name = "__supervise", hide = true)]
     Supervise(crate::job_args::SuperviseArgs),

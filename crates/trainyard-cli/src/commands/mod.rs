@@ -11,6 +11,7 @@ mod logs;
 mod pci;
 mod ps;
 mod show;
+pub(crate) mod sim;
 mod snapshot;
 mod supervise;
 
@@ -29,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Show(args) => show::run(&args),
         Command::Logs(args) => logs::run(&args),
         Command::Cancel(args) => cancel::run(&args),
+        Command::Sim(args) => sim::run(&args),
         Command::Supervise(args) => supervise::run_detached(&args),
     }
 }
