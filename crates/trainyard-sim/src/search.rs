@@ -168,11 +168,67 @@ pub fn search(cfg: &Config, center: Duration, seeds: &[u64], threads: usize) -> 
         }
     }
     curve.sort_by(|p, q| p.interval_s.total_cmp(&q.interval_s));
-    let best = curve
+    let (bl, br) = (
+        grid[best_i.saturating_sub(1)],
+        grid[(best_i + 1).min(n - 1)],
+    );
+    let near: Vec<(f64, f64)> = curve
         .iter()
-        .max_by(|p, q| p.goodput.total_cmp(&q.goodput))
-        .map_or(center, |p| secs(p.interval_s));
+        .map(|p| (p.interval_s.ln(), p.goodput))
+        .filter(|(x, _)| *x >= bl - 1e-9 && *x <= br + 1e-9)
+        .collect();
+    // Near its top the goodput curve is flat and each point carries simulation noise, so the
+    // single best point wanders; the vertex of a parabola fitted to every point of the final
+    // bracket averages that noise out.
+    let best = match vertex(&near) {
+        Some(x) => secs(x.clamp(bl, br).exp().round()),
+        None => curve
+            .iter()
+            .max_by(|p, q| p.goodput.total_cmp(&q.goodput))
+            .map_or(center, |p| secs(p.interval_s)),
+    };
     Search { best, curve }
+}
+
+/// The maximum of the least-squares parabola through `pts`, if it opens downwards.
+fn vertex(pts: &[(f64, f64)]) -> Option<f64> {
+    if pts.len() < 3 {
+        return None;
+    }
+    let n = pts.len() as f64;
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    // Normal equations of y = a + b·u + c·u², u = x − mean(x) (centred for conditioning).
+    let (mut s1, mut s2, mut s3, mut s4, mut t0, mut t1, mut t2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(x, y) in pts {
+        let u = x - mx;
+        s1 += u;
+        s2 += u * u;
+        s3 += u * u * u;
+        s4 += u * u * u * u;
+        t0 += y;
+        t1 += u * y;
+        t2 += u * u * y;
+    }
+    let m = [[n, s1, s2], [s1, s2, s3], [s2, s3, s4]];
+    let det = |m: [[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let d = det(m);
+    if d.abs() < 1e-300 {
+        return None;
+    }
+    let with = |col: usize| {
+        let mut k = m;
+        for (row, t) in [t0, t1, t2].into_iter().enumerate() {
+            k[row][col] = t;
+        }
+        det(k) / d
+    };
+    let (b, c) = (with(1), with(2));
+    (c < 0.0).then(|| mx - b / (2.0 * c))
 }
 
 #[cfg(test)]
@@ -181,6 +237,17 @@ mod tests {
 
     fn min(m: u64) -> Duration {
         Duration::from_secs(m * 60)
+    }
+
+    #[test]
+    fn parabola_vertex() {
+        let pts: Vec<(f64, f64)> = [1.0, 2.0, 3.0, 4.0]
+            .iter()
+            .map(|&x: &f64| (x, 5.0 - (x - 2.5f64).powi(2)))
+            .collect();
+        let v = vertex(&pts).unwrap_or(0.0);
+        assert!((v - 2.5).abs() < 1e-9, "{v}");
+        assert_eq!(vertex(&[(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]), None);
     }
 
     #[test]
