@@ -7,12 +7,7 @@ use trainyard_store::Millis;
 
 /// `2026-11-28T15:30:12.345Z`: RFC 3339 in UTC with milliseconds, for `--json`.
 pub fn rfc3339(at: Millis) -> String {
-    let (date, (hh, mm, ss)) = split(at);
-    format!(
-        "{date}T{hh:02}:{mm:02}:{ss:02}.{:03}Z",
-        at.0 % 1000,
-        date = date
-    )
+    at.rfc3339_millis()
 }
 
 /// [`rfc3339`] of an optional time; `None` stays `None` (JSON `null`).
@@ -66,29 +61,10 @@ pub fn ago(at: Millis, now: Millis) -> String {
 
 /// `(YYYY-MM-DD, (h, m, s))` of a UTC time.
 fn split(at: Millis) -> (String, (u64, u64, u64)) {
-    let secs = at.0 / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let (y, m, d) = civil_from_days(days);
-    let rem = secs % 86_400;
-    (
-        format!("{y:04}-{m:02}-{d:02}"),
-        (rem / 3600, rem % 3600 / 60, rem % 60),
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let stamp = at.rfc3339_seconds();
+    let date = stamp.get(..10).unwrap_or("1970-01-01").to_string();
+    let secs = at.0 / 1000 % 86_400;
+    (date, (secs / 3600, secs % 3600 / 60, secs % 60))
 }
 
 #[cfg(test)]

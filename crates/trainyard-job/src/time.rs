@@ -17,6 +17,22 @@ use serde::{Deserialize, Serialize};
 pub struct Millis(pub u64);
 
 impl Millis {
+    /// RFC 3339 in UTC with milliseconds (`2026-11-28T15:30:12.345Z`), for JSON and logs.
+    pub fn rfc3339_millis(self) -> String {
+        humantime::format_rfc3339_millis(self.to_system_time()).to_string()
+    }
+
+    /// RFC 3339 in UTC with seconds (`2026-11-28T15:30:12Z`).
+    pub fn rfc3339_seconds(self) -> String {
+        humantime::format_rfc3339_seconds(self.to_system_time()).to_string()
+    }
+
+    /// As a `SystemTime`, clamped to what RFC 3339 can write (years 1970 to 9999).
+    fn to_system_time(self) -> std::time::SystemTime {
+        const LAST_MS: u64 = 253_402_300_799_999;
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.0.min(LAST_MS))
+    }
+
     /// The instant `d` after `self`, saturating at `u64::MAX`.
     #[must_use]
     pub fn saturating_add(self, d: Duration) -> Millis {
