@@ -36,12 +36,97 @@ pub struct NodeMeta {
 }
 
 /// One setting of one slot across the fleet.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct KeyAcc {
-    pub values: HashMap<Box<str>, NodeSet>,
-    /// Nodes that reported the key at all (kept when values are no longer tracked).
+    /// Distinct values and the nodes that have each, in order of first appearance.
+    pub values: Vec<(Box<str>, NodeSet)>,
+    /// Value -> its position in `values`.
+    index: HashMap<Box<str>, u32>,
+    /// Position in `values` of the value last folded: fleets are mostly identical, so the
+    /// next node's value is nearly always the same one and is found by one comparison.
+    last: u32,
+    /// Nodes that reported the key at all (kept when values are no longer tracked). While
+    /// the slot has a [`Reference`] holding the key, its nodes are counted there instead.
     pub reported: NodeSet,
     pub high_cardinality: bool,
+    /// Whether the slot's [`Reference`] has the key.
+    in_reference: bool,
+}
+
+impl Default for KeyAcc {
+    fn default() -> Self {
+        Self {
+            values: Vec::new(),
+            index: HashMap::new(),
+            last: u32::MAX,
+            reported: NodeSet::default(),
+            high_cardinality: false,
+            in_reference: false,
+        }
+    }
+}
+
+impl KeyAcc {
+    /// The node set of `value`, if the value is tracked.
+    fn position(&mut self, value: &str) -> Option<usize> {
+        if let Some((v, _)) = self.values.get(self.last as usize) {
+            if v.as_ref() == value {
+                return Some(self.last as usize);
+            }
+        }
+        let pos = *self.index.get(value)? as usize;
+        self.last = pos as u32;
+        Some(pos)
+    }
+
+    /// Adds a value not seen before, held by `set`.
+    fn push(&mut self, value: Box<str>, set: NodeSet) {
+        self.last = self.values.len() as u32;
+        self.index.insert(value.clone(), self.last);
+        self.values.push((value, set));
+    }
+
+    /// Stops tracking values: the key is an identifier.
+    fn forget_values(&mut self) {
+        self.high_cardinality = true;
+        self.values = Vec::new();
+        self.index = HashMap::new();
+        self.last = u32::MAX;
+    }
+
+    /// Folds node `idx` reporting `value`: the nodes of each value, and the identifier test
+    /// each time a new value turns up.
+    fn add(&mut self, idx: u32, value: &str, detect_identifier: bool) {
+        self.reported.insert(idx);
+        if !self.high_cardinality {
+            self.add_value(idx, value, detect_identifier.then_some(None));
+        }
+    }
+
+    /// Adds `idx` to the nodes of `value` (a tracked key whose reporting nodes are already
+    /// counted). With `detect`, a new value runs the identifier test against the nodes that
+    /// reported the key: `reported`, plus the reference's nodes when given.
+    fn add_value(&mut self, idx: u32, value: &str, detect: Option<Option<&NodeSet>>) {
+        match self.position(value) {
+            Some(pos) => self.values[pos].1.insert(idx),
+            None => {
+                let mut set = NodeSet::default();
+                set.insert(idx);
+                self.push(value.into(), set);
+                let Some(reference) = detect else { return };
+                if self.values.len() <= HIGH_CARDINALITY_MIN {
+                    return;
+                }
+                let seen = match reference {
+                    Some(r) => self.reported.union_len(r),
+                    None => self.reported.len(),
+                };
+                if self.values.len() * 4 > seen {
+                    self.forget_values();
+                }
+            }
+        }
+    }
 }
 
 /// One slot (a device position in the PCIe tree) across the fleet.
@@ -53,8 +138,222 @@ pub(crate) struct SlotAcc {
     pub label: String,
     /// The device's role.
     pub role: Option<Role>,
-    /// Settings.
-    pub keys: HashMap<Box<str>, KeyAcc>,
+    /// Settings, in order of first appearance.
+    pub keys: Vec<(Box<str>, KeyAcc)>,
+    /// Key -> its position in `keys`.
+    index: HashMap<Box<str>, u32>,
+    /// Position in `keys` of each field of the device last folded here: the next node's
+    /// device at this slot nearly always has the same keys in the same order, so each is
+    /// found by one comparison instead of hashing it.
+    order: Vec<u32>,
+    /// The device most nodes are expected to repeat, and the nodes that did.
+    reference: Option<Reference>,
+    /// Scratch: fields of the device being folded that differ from the reference.
+    diff: Vec<u32>,
+}
+
+/// A device that the nodes' devices at a slot are compared with, field by field.
+///
+/// Fleets are nearly identical: most nodes' device at a slot has the same settings as the
+/// reference but for a few (an IRQ, a serial number). Such a device is folded as one insert
+/// into `nodes`, plus one per differing setting (into its value's nodes and `exceptions`),
+/// instead of one per setting. [`SlotAcc::settle`] turns it back into per-value node sets:
+/// the reference's value of a setting is held by `nodes` minus that setting's exceptions.
+#[derive(Debug)]
+struct Reference {
+    /// The reference device's fields: keys and values back to back.
+    text: String,
+    /// Per field: start of key, end of key (start of value), end of value in `text`.
+    spans: Vec<[u32; 3]>,
+    /// Per field: the key's position in the slot's `keys`.
+    keys: Vec<u32>,
+    /// Nodes whose device at the slot has the reference's keys in the same order.
+    nodes: NodeSet,
+    /// Per field: nodes of `nodes` whose value differs from the reference's.
+    exceptions: Vec<NodeSet>,
+    /// Devices folded in a row that did not have the reference's keys.
+    misses: u32,
+}
+
+/// After this many devices in a row without the reference's keys, the slot takes a new one:
+/// the first node may have been an odd one.
+const REFERENCE_MISSES: u32 = 16;
+
+impl Reference {
+    fn key(&self, field: usize) -> &str {
+        let [s, k, _] = self.spans[field];
+        &self.text[s as usize..k as usize]
+    }
+
+    fn value(&self, field: usize) -> &str {
+        let [_, k, e] = self.spans[field];
+        &self.text[k as usize..e as usize]
+    }
+}
+
+impl SlotAcc {
+    /// The position in `keys` of `key`, the `field`th field of a device (added if new).
+    fn key_position(&mut self, field: usize, key: &str) -> usize {
+        if let Some(&pos) = self.order.get(field) {
+            if self
+                .keys
+                .get(pos as usize)
+                .is_some_and(|(k, _)| k.as_ref() == key)
+            {
+                return pos as usize;
+            }
+        }
+        let pos = self.key_index(key);
+        if self.order.len() <= field {
+            self.order.resize(field + 1, u32::MAX);
+        }
+        self.order[field] = pos as u32;
+        pos
+    }
+
+    /// Folds node `idx`'s device `dev` in (its presence is already recorded).
+    fn add_device(&mut self, idx: u32, dev: &trainyard_pci::Device) {
+        if self.matches_reference(dev) {
+            return self.add_like_reference(idx, dev);
+        }
+        let mut renew = false;
+        if let Some(r) = &mut self.reference {
+            r.misses += 1;
+            renew = r.misses >= REFERENCE_MISSES;
+        }
+        if renew {
+            self.settle();
+        }
+        for (field, f) in dev.fields.iter().enumerate() {
+            let pos = self.key_position(field, &f.key);
+            let k = &mut self.keys[pos].1;
+            k.reported.insert(idx);
+            if !k.high_cardinality {
+                let reference = match &self.reference {
+                    Some(r) if k.in_reference => Some(&r.nodes),
+                    _ => None,
+                };
+                k.add_value(idx, &f.value, Some(reference));
+            }
+        }
+        if self.reference.is_none() {
+            self.make_reference(dev);
+        }
+    }
+
+    /// Whether `dev` has the reference's keys in the same order; fills `diff` with the
+    /// fields whose value differs.
+    fn matches_reference(&mut self, dev: &trainyard_pci::Device) -> bool {
+        self.diff.clear();
+        let Some(r) = &self.reference else {
+            return false;
+        };
+        if r.spans.len() != dev.fields.len() {
+            return false;
+        }
+        for (field, f) in dev.fields.iter().enumerate() {
+            if r.key(field) != f.key.as_str() {
+                self.diff.clear();
+                return false;
+            }
+            if r.value(field) != f.value.as_str() {
+                self.diff.push(field as u32);
+            }
+        }
+        true
+    }
+
+    /// Folds a device that [`matches_reference`](Self::matches_reference).
+    fn add_like_reference(&mut self, idx: u32, dev: &trainyard_pci::Device) {
+        let Some(r) = &mut self.reference else {
+            return;
+        };
+        r.misses = 0;
+        r.nodes.insert(idx);
+        let mut fields = dev.fields.iter().enumerate();
+        for &field in &self.diff {
+            let field = field as usize;
+            let Some((_, f)) = fields.find(|(j, _)| *j == field) else {
+                break;
+            };
+            let k = &mut self.keys[r.keys[field] as usize].1;
+            if k.high_cardinality {
+                continue;
+            }
+            k.add_value(idx, &f.value, Some(Some(&r.nodes)));
+            r.exceptions[field].insert(idx);
+        }
+    }
+
+    /// Makes `dev` (already folded) the reference.
+    fn make_reference(&mut self, dev: &trainyard_pci::Device) {
+        let mut text = String::new();
+        let mut spans = Vec::with_capacity(dev.fields.len());
+        let mut keys = Vec::with_capacity(dev.fields.len());
+        for (field, f) in dev.fields.iter().enumerate() {
+            let s = text.len() as u32;
+            text.push_str(&f.key);
+            let k = text.len() as u32;
+            text.push_str(&f.value);
+            spans.push([s, k, text.len() as u32]);
+            keys.push(self.order[field]);
+        }
+        for &k in &keys {
+            self.keys[k as usize].1.in_reference = true;
+        }
+        self.reference = Some(Reference {
+            text,
+            exceptions: vec![NodeSet::default(); spans.len()],
+            spans,
+            keys,
+            nodes: NodeSet::default(),
+            misses: 0,
+        });
+    }
+
+    /// Folds the reference's nodes into the per-key sets and drops the reference.
+    fn settle(&mut self) {
+        let Some(r) = self.reference.take() else {
+            return;
+        };
+        for &k in &r.keys {
+            self.keys[k as usize].1.in_reference = false;
+        }
+        if r.nodes.is_empty() {
+            return;
+        }
+        for (field, &k) in r.keys.iter().enumerate() {
+            let k = &mut self.keys[k as usize].1;
+            k.reported.union_with(&r.nodes);
+            if k.high_cardinality {
+                continue;
+            }
+            let value = r.value(field);
+            let pos = match k.position(value) {
+                Some(pos) => pos,
+                None => {
+                    k.push(value.into(), NodeSet::default());
+                    k.values.len() - 1
+                }
+            };
+            k.values[pos]
+                .1
+                .union_with_difference(&r.nodes, &r.exceptions[field]);
+        }
+    }
+
+    /// The position in `keys` of `key` (added if new), without the field-order cache.
+    fn key_index(&mut self, key: &str) -> usize {
+        match self.index.get(key) {
+            Some(&pos) => pos as usize,
+            None => {
+                let pos = self.keys.len();
+                self.index.insert(key.into(), pos as u32);
+                self.keys.push((key.into(), KeyAcc::default()));
+                pos
+            }
+        }
+    }
 }
 
 /// A rulebook finding aggregated over nodes.
@@ -97,105 +396,91 @@ impl Accumulator {
     /// Folds one node in: its devices by slot, its platform facts, and its rulebook findings.
     pub fn add_node(&mut self, node: &Node) {
         let idx = self.counter.fetch_add(1, Ordering::Relaxed);
-        self.nodes.push((
-            idx,
-            NodeMeta {
-                name: node.name.clone(),
-                kind: node.kind,
-                devices: node.devices.len(),
-                facts: platform_facts(node),
-            },
-        ));
-        let labels = super::labels::device_labels(node);
+        let facts = platform_facts(node);
+        // Labels take some formatting per device: they are made only when a slot is new or a
+        // rule fires, which is rare after the first nodes.
+        let mut labels: Option<Vec<String>> = None;
         let mut slot_of = Vec::with_capacity(node.devices.len());
         for (i, dev) in node.devices.iter().enumerate() {
             let slot = node.topology.slot_path(&node.devices, i);
-            let acc = self.slots.entry(slot.as_str().into()).or_default();
+            let acc = match self.slots.get_mut(slot.as_str()) {
+                Some(acc) => acc,
+                None => self.slots.entry(slot.as_str().into()).or_default(),
+            };
             if acc.label.is_empty() {
+                let labels = labels.get_or_insert_with(|| super::labels::device_labels(node));
                 acc.label = labels[i].clone();
                 acc.role = Some(dev.role());
             }
             acc.present.insert(idx);
-            for (key, value) in dev.fields_iter() {
-                let k = match acc.keys.get_mut(key) {
-                    Some(k) => k,
-                    None => acc.keys.entry(key.into()).or_default(),
-                };
-                k.reported.insert(idx);
-                if k.high_cardinality {
-                    continue;
-                }
-                match k.values.get_mut(value) {
-                    Some(set) => set.insert(idx),
-                    None => {
-                        let mut set = NodeSet::default();
-                        set.insert(idx);
-                        k.values.insert(value.into(), set);
-                        let seen = k.reported.len();
-                        if k.values.len() > HIGH_CARDINALITY_MIN && k.values.len() * 4 > seen {
-                            k.high_cardinality = true;
-                            k.values = HashMap::new();
-                        }
-                    }
-                }
-            }
+            acc.add_device(idx, dev);
             slot_of.push(slot);
         }
         // Platform facts (firmware, kernel, drivers) take part in the consensus as the settings
         // of a pseudo-slot, so a node with an older BIOS is a deviation like any other.
-        let facts = &self
-            .nodes
-            .last()
-            .map(|(_, m)| m.facts.clone())
-            .unwrap_or_default();
         if !facts.is_empty() {
             let acc = self.slots.entry(PLATFORM_SLOT.into()).or_default();
             if acc.label.is_empty() {
                 acc.label = "platform (DMI, kernel, drivers)".to_string();
             }
             acc.present.insert(idx);
-            for (key, value) in facts {
-                let k = acc.keys.entry(key.as_str().into()).or_default();
-                k.reported.insert(idx);
-                if !k.high_cardinality {
-                    k.values
-                        .entry(value.as_str().into())
-                        .or_default()
-                        .insert(idx);
-                }
+            for (key, value) in &facts {
+                let pos = acc.key_index(key);
+                acc.keys[pos].1.add(idx, value, false);
             }
         }
+        self.nodes.push((
+            idx,
+            NodeMeta {
+                name: node.name.clone(),
+                kind: node.kind,
+                devices: node.devices.len(),
+                facts,
+            },
+        ));
         let report = rules::check_node(node);
         for f in report.findings {
-            let (where_, label) = match f
-                .device
-                .as_deref()
-                .and_then(|a| node.devices.iter().position(|d| d.address.to_string() == a))
-            {
-                Some(i) => (slot_of[i].clone(), labels[i].clone()),
-                None => ("node".to_string(), "node-wide".to_string()),
+            let device = f.device.as_deref().and_then(|a| device_index(node, a));
+            let where_: Box<str> = match device {
+                Some(i) => slot_of[i].as_str().into(),
+                None => "node".into(),
             };
-            let key = (f.rule, where_.into_boxed_str(), f.severity);
-            match self.rules.get_mut(&key) {
-                Some(r) => r.nodes.insert(idx),
-                None => {
-                    let mut nodes = NodeSet::default();
-                    nodes.insert(idx);
-                    self.rules.insert(
-                        key,
-                        RuleAcc {
-                            nodes,
-                            sample: f,
-                            label,
-                        },
-                    );
-                }
+            let key = (f.rule, where_, f.severity);
+            if let Some(r) = self.rules.get_mut(&key) {
+                r.nodes.insert(idx);
+                continue;
             }
+            let label = match device {
+                Some(i) => {
+                    labels.get_or_insert_with(|| super::labels::device_labels(node))[i].clone()
+                }
+                None => "node-wide".to_string(),
+            };
+            let mut nodes = NodeSet::default();
+            nodes.insert(idx);
+            self.rules.insert(
+                key,
+                RuleAcc {
+                    nodes,
+                    sample: f,
+                    label,
+                },
+            );
+        }
+    }
+
+    /// Turns what [`Reference`]s hold into per-key node sets; done before merging and
+    /// reporting.
+    pub(crate) fn settle(&mut self) {
+        for slot in self.slots.values_mut() {
+            slot.settle();
         }
     }
 
     /// Folds `other` into `self`.
-    pub fn merge(&mut self, other: Accumulator) {
+    pub fn merge(&mut self, mut other: Accumulator) {
+        self.settle();
+        other.settle();
         self.nodes.extend(other.nodes);
         for (slot, o) in other.slots {
             let acc = self.slots.entry(slot).or_default();
@@ -205,21 +490,24 @@ impl Accumulator {
             }
             acc.present.union_with(&o.present);
             for (key, ok) in o.keys {
-                let k = acc.keys.entry(key).or_default();
+                let pos = acc.key_index(&key);
+                let k = &mut acc.keys[pos].1;
                 k.reported.union_with(&ok.reported);
                 if ok.high_cardinality {
                     k.high_cardinality = true;
                 }
                 if k.high_cardinality {
-                    k.values = HashMap::new();
+                    k.forget_values();
                     continue;
                 }
                 for (v, set) in ok.values {
-                    k.values.entry(v).or_default().union_with(&set);
+                    match k.position(&v) {
+                        Some(p) => k.values[p].1.union_with(&set),
+                        None => k.push(v, set),
+                    }
                 }
                 if k.values.len() > HIGH_CARDINALITY_MIN && k.values.len() * 4 > k.reported.len() {
-                    k.high_cardinality = true;
-                    k.values = HashMap::new();
+                    k.forget_values();
                 }
             }
         }
@@ -231,6 +519,21 @@ impl Accumulator {
                 }
             }
         }
+    }
+}
+
+/// The position in `node.devices` of the device a rulebook finding names by its address
+/// text, without formatting every device's address.
+fn device_index(node: &Node, address: &str) -> Option<usize> {
+    match address.parse::<trainyard_pci::PciAddress>() {
+        Ok(a) => node
+            .devices
+            .iter()
+            .position(|d| d.address == a && d.address.to_string() == address),
+        Err(_) => node
+            .devices
+            .iter()
+            .position(|d| d.address.to_string() == address),
     }
 }
 

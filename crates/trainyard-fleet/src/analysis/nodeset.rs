@@ -35,9 +35,14 @@ impl NodeSet {
     pub fn insert(&mut self, i: u32) {
         match self {
             Self::List(v) => {
-                match v.binary_search(&i) {
-                    Ok(_) => return,
-                    Err(pos) => v.insert(pos, i),
+                // A worker folds its nodes in increasing order: appending is the common case.
+                match v.last() {
+                    Some(&last) if last == i => return,
+                    Some(&last) if last > i => match v.binary_search(&i) {
+                        Ok(_) => return,
+                        Err(pos) => v.insert(pos, i),
+                    },
+                    _ => v.push(i),
                 }
                 if v.len() > LIST_MAX {
                     let list = std::mem::take(v);
@@ -101,8 +106,78 @@ impl NodeSet {
 
     /// Adds every member of `other`.
     pub fn union_with(&mut self, other: &NodeSet) {
-        for i in other.iter() {
-            self.insert(i);
+        if let Self::List(v) = self {
+            if matches!(other, Self::Bits { .. }) {
+                // Union into a copy of the larger set.
+                let mine = std::mem::take(v);
+                *self = other.clone();
+                for i in mine {
+                    self.insert(i);
+                }
+                return;
+            }
+        }
+        match (self, other) {
+            (Self::Bits { words, len }, Self::Bits { words: theirs, .. }) => {
+                if words.len() < theirs.len() {
+                    words.resize(theirs.len(), 0);
+                }
+                for (w, t) in words.iter_mut().zip(theirs) {
+                    *w |= t;
+                }
+                *len = words.iter().map(|w| w.count_ones() as usize).sum();
+            }
+            (me, other) => {
+                for i in other.iter() {
+                    me.insert(i);
+                }
+            }
+        }
+    }
+}
+
+impl NodeSet {
+    /// Number of members of the union of `self` and `other`.
+    pub fn union_len(&self, other: &NodeSet) -> usize {
+        match (self, other) {
+            (Self::Bits { words: a, .. }, Self::Bits { words: b, .. }) => {
+                let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+                let both: usize = long
+                    .iter()
+                    .zip(short.iter().chain(std::iter::repeat(&0)))
+                    .map(|(x, y)| (x | y).count_ones() as usize)
+                    .sum();
+                both
+            }
+            (Self::List(v), set) | (set, Self::List(v)) => {
+                set.len() + v.iter().filter(|&&i| !set.contains(i)).count()
+            }
+        }
+    }
+
+    /// Adds every member of `set` that is not in `minus`.
+    pub fn union_with_difference(&mut self, set: &NodeSet, minus: &NodeSet) {
+        if minus.is_empty() {
+            return self.union_with(set);
+        }
+        match set {
+            Self::Bits { words, .. } => {
+                let mut words = words.clone();
+                for i in minus.iter() {
+                    if let Some(w) = words.get_mut((i / 64) as usize) {
+                        *w &= !(1 << (i % 64));
+                    }
+                }
+                let len = words.iter().map(|w| w.count_ones() as usize).sum();
+                self.union_with(&Self::Bits { words, len });
+            }
+            Self::List(v) => {
+                for &i in v {
+                    if !minus.contains(i) {
+                        self.insert(i);
+                    }
+                }
+            }
         }
     }
 }

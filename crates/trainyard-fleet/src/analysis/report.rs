@@ -145,6 +145,7 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
     for other in iter {
         acc.merge(other);
     }
+    acc.settle();
     let n = acc.nodes.len();
     let max_idx = acc.nodes.iter().map(|(i, _)| *i).max().unwrap_or(0) as usize;
     let mut names = vec![String::new(); max_idx + 1];
@@ -226,7 +227,8 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
                 Some("a device that fell off the bus, failed to train its link, or was never installed; the nodes' other devices were still aligned by topology".into()),
             ));
         }
-        let mut keys: Vec<(&Box<str>, &super::accumulate::KeyAcc)> = s.keys.iter().collect();
+        let mut keys: Vec<(&Box<str>, &super::accumulate::KeyAcc)> =
+            s.keys.iter().map(|(k, a)| (k, a)).collect();
         keys.sort_by(|a, b| a.0.cmp(b.0));
         for (key, k) in keys {
             if k.high_cardinality {
@@ -238,7 +240,8 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
             if key.ends_with(".Note") {
                 continue;
             }
-            let mut values: Vec<(&Box<str>, &NodeSet)> = k.values.iter().collect();
+            let mut values: Vec<(&Box<str>, &NodeSet)> =
+                k.values.iter().map(|(v, set)| (v, set)).collect();
             values.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
             let reported = k.reported.len();
             let unreported: Vec<u32> = present
