@@ -23,7 +23,7 @@
 //! assert!((accounted - run.wall_s).abs() < 1e-6);
 //! ```
 //!
-//! Modules: [`clock`](crate) (the event heap), `cluster` (units, spares, repairs), [`failure`]
+//! Modules: `clock` (the event heap), `cluster` (units, spares, repairs), [`failure`]
 //! (causes, rates, inter-arrival laws, seeded RNG in `rng`), `model` (the engine and its
 //! progress abstraction), [`report`] (per-run accounting and the aggregate), [`search`]
 //! (Young, Daly, the expected-goodput formula, the interval search), [`svg`] (charts).
