@@ -125,9 +125,21 @@ impl Store {
         let mut conn = Connection::open(&path).map_err(open_err)?;
         // busy_timeout first: switching to WAL itself needs a lock another process may hold.
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(open_err)?;
+        // Switching a new file to WAL can fail with SQLITE_BUSY at once, without the busy
+        // handler, when another process is switching it at the same moment (SQLite refuses to
+        // wait where waiting could deadlock): retry for as long as busy_timeout would wait.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mode: String = loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other.map_err(open_err)?,
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             // Some filesystems (network mounts) refuse WAL; we still work, but readers may
             // then wait for writers.
