@@ -43,6 +43,10 @@ pub struct Supervisor {
     /// When the next attempt starts, while in [`JobState::Backoff`].
     backoff_until: Option<Millis>,
     restart_count: u32,
+    /// Restarts since the job last ran healthily for longer than the backoff cap: the
+    /// exponent of the backoff. A long-running job that fails once a day should not wait the
+    /// cap before every restart because it crashed a few times in its first week.
+    backoff_streak: u32,
     /// Set by [`Event::Cancel`]; the job finishes `Cancelled` as soon as nothing runs.
     cancel: Option<String>,
     /// Blamed failures per node.
@@ -67,6 +71,7 @@ impl Supervisor {
             finish_reason: None,
             live: None,
             backoff_until: None,
+            backoff_streak: 0,
             restart_count: 0,
             cancel: None,
             node_failures: BTreeMap::new(),
@@ -786,7 +791,16 @@ impl Supervisor {
         // The count goes up when the restart happens (start_attempt), so a job cancelled
         // during the backoff does not report a restart it never made.
         let next = self.restart_count.saturating_add(1);
-        let delay = self.policy.backoff.delay(next);
+        let healthy_for = self
+            .attempts
+            .last()
+            .and_then(|a| Some(a.last_progress_at?.saturating_since(a.first_progress_at?)))
+            .unwrap_or_default();
+        if healthy_for >= self.policy.backoff.max {
+            self.backoff_streak = 0;
+        }
+        self.backoff_streak = self.backoff_streak.saturating_add(1);
+        let delay = self.policy.backoff.delay(self.backoff_streak);
         self.backoff_until = Some(now.saturating_add(delay));
         self.state = JobState::Backoff;
         let msg = format!(

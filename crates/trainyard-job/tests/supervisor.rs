@@ -446,6 +446,39 @@ fn backoff_grows_between_restarts() {
 }
 
 #[test]
+fn backoff_starts_over_after_a_long_healthy_attempt() {
+    // A crash loop backs off further each time; an attempt that trained for longer than the
+    // backoff cap before failing is a new failure, not part of the loop.
+    let p = Policy {
+        max_restarts: 6,
+        node_failure_limit: 100,
+        hang_timeout: None,
+        ..policy()
+    };
+    let cap_s = p.backoff.max.as_secs();
+    let mut sup = Supervisor::new(p, pool(2), Millis(0));
+    let mut t = 0;
+    let mut delays = Vec::new();
+    let _ = sup.handle(Event::Start, s(t));
+    for attempt in 1..=5u32 {
+        if attempt == 4 {
+            // Attempt 4 trains for longer than the cap before it fails.
+            let _ = sup.handle(progress(attempt, 0, 1), s(t + 1));
+            t += cap_s + 10;
+            let _ = sup.handle(progress(attempt, 0, 2), s(t));
+        }
+        let _ = sup.handle(exit(attempt, 0, 1), s(t));
+        let _ = sup.handle(stopped(attempt), s(t));
+        let until = sup.poll_timeout().unwrap();
+        delays.push((until.0 - s(t).0) / 1_000);
+        t = until.0 / 1_000;
+        let _ = sup.handle(Event::Tick, until);
+    }
+    assert_eq!(delays, [1, 2, 4, 1, 2]);
+    assert_eq!(sup.restart_count(), 5);
+}
+
+#[test]
 fn summary_and_goodput() {
     let p = Policy {
         hang_timeout: None,
