@@ -478,6 +478,17 @@ impl Synth {
 }
 
 /// Prefixes every line of `bytes` with `host: `.
+/// Every function on the bus of device `g` (a missing GPU and, say, its audio function): the
+/// template devices a missing-device fault removes together.
+pub(crate) fn functions_on_bus_of(devices: &[Device], g: usize) -> Vec<usize> {
+    let Some(a) = devices.get(g).map(|d| d.address) else {
+        return Vec::new();
+    };
+    (0..devices.len())
+        .filter(|&i| devices[i].address.domain == a.domain && devices[i].address.bus == a.bus)
+        .collect()
+}
+
 fn write_prefixed(host: &str, bytes: &[u8], w: &mut dyn Write) -> io::Result<()> {
     let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8);
     for line in bytes.split(|&c| c == b'\n') {

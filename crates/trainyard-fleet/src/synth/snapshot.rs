@@ -117,7 +117,7 @@ impl SnapshotTemplate {
                 return t
                     .missing
                     .map(|g| {
-                        self.missing_functions(g)
+                        super::functions_on_bus_of(&self.devices, g)
                             .into_iter()
                             .map(|f| KeyEdit::new(f, "missing", "absent", "present"))
                             .collect()
@@ -234,16 +234,6 @@ impl SnapshotTemplate {
             }
             FaultKind::Bios => snap.dmi.bios_version = Some(OLD_BIOS.into()),
         }
-    }
-
-    fn missing_functions(&self, g: usize) -> Vec<usize> {
-        let a = self.devices[g].address;
-        (0..self.devices.len())
-            .filter(|&i| {
-                let b = self.devices[i].address;
-                b.domain == a.domain && b.bus == a.bus
-            })
-            .collect()
     }
 
     /// Writes one node's snapshot.

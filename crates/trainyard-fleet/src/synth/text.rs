@@ -273,7 +273,7 @@ impl TextTemplate {
             }
             FaultKind::Missing => {
                 if let Some(g) = t.missing {
-                    for f in self.missing_functions(g) {
+                    for f in super::functions_on_bus_of(&self.devices, g) {
                         keys.push(KeyEdit::new(f, "missing", "absent", "present"));
                     }
                 }
@@ -281,17 +281,6 @@ impl TextTemplate {
             FaultKind::Bios => {}
         }
         (keys, lines)
-    }
-
-    /// Every function on the missing GPU's bus (the GPU and, say, its audio function).
-    fn missing_functions(&self, g: usize) -> Vec<usize> {
-        let a = self.devices[g].address;
-        (0..self.devices.len())
-            .filter(|&i| {
-                let b = self.devices[i].address;
-                b.domain == a.domain && b.bus == a.bus
-            })
-            .collect()
     }
 
     /// Writes one node.
