@@ -14,45 +14,12 @@ use trainyard_fleet::analysis::{build_report, render_html, Accumulator, SkippedI
 use trainyard_fleet::ingest::read_input;
 use trainyard_snapshot::{Dmi, Snapshot};
 
+#[path = "../tests/support/dump_edit.rs"]
+mod dump_edit;
+use dump_edit::{edit_device, remove_device};
+
 const HPE: &str =
     include_str!("../../../tests/data/gpu-servers/hpe-cray-xd665-0EA228FAAE-vvnn.txt");
-
-/// Replaces the first line of the device block starting with `address` that contains `from`.
-fn edit_device(text: &str, address: &str, from: &str, to: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_dev = false;
-    let mut done = false;
-    for line in text.lines() {
-        if !line.starts_with(['\t', ' ']) && !line.is_empty() {
-            in_dev = line.starts_with(address);
-        }
-        if in_dev && !done && line.contains(from) {
-            out.push_str(&line.replacen(from, to, 1));
-            done = true;
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    assert!(done, "{address}: {from} not found");
-    out
-}
-
-/// Drops the device block starting with `address`, as if it fell off the bus.
-fn remove_device(text: &str, address: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_dev = false;
-    for line in text.lines() {
-        if !line.starts_with(['\t', ' ']) && !line.is_empty() {
-            in_dev = line.starts_with(address);
-        }
-        if !in_dev {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

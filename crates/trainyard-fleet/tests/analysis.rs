@@ -7,6 +7,10 @@ use trainyard_fleet::analysis::{build_report, Accumulator, FindingKind, FleetRep
 use trainyard_fleet::ingest::read_input;
 use trainyard_fleet::rules::Severity;
 
+#[path = "support/dump_edit.rs"]
+mod dump_edit;
+use dump_edit::edit_device;
+
 const HPE: &str =
     include_str!("../../../tests/data/gpu-servers/hpe-cray-xd665-0EA228FAAE-vvnn.txt");
 
@@ -21,27 +25,6 @@ fn analyze(nodes: &[(String, String)]) -> FleetReport {
         }
     }
     build_report(accs, Vec::new())
-}
-
-/// Replaces the `nth` line of the device block starting with `address` that contains `from`.
-fn edit_device(text: &str, address: &str, from: &str, to: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_dev = false;
-    let mut done = false;
-    for line in text.lines() {
-        if !line.starts_with(['\t', ' ']) && !line.is_empty() {
-            in_dev = line.starts_with(address);
-        }
-        if in_dev && !done && line.contains(from) {
-            out.push_str(&line.replacen(from, to, 1));
-            done = true;
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    assert!(done, "{address}: {from} not found");
-    out
 }
 
 #[test]

@@ -10,6 +10,10 @@ use trainyard_fleet::analysis::{
 use trainyard_fleet::ingest::read_input;
 use trainyard_fleet::rules::Severity;
 
+#[path = "support/dump_edit.rs"]
+mod dump_edit;
+use dump_edit::edit_device;
+
 const HPE: &str =
     include_str!("../../../tests/data/gpu-servers/hpe-cray-xd665-0EA228FAAE-vvnn.txt");
 
@@ -23,27 +27,6 @@ fn analyze(nodes: &[(String, String)], skipped: Vec<SkippedInput>) -> FleetRepor
         }
     }
     build_report(vec![acc], skipped)
-}
-
-/// Replaces the first line of the device block starting with `address` that contains `from`.
-fn edit_device(text: &str, address: &str, from: &str, to: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_dev = false;
-    let mut done = false;
-    for line in text.lines() {
-        if !line.starts_with(['\t', ' ']) && !line.is_empty() {
-            in_dev = line.starts_with(address);
-        }
-        if in_dev && !done && line.contains(from) {
-            out.push_str(&line.replacen(from, to, 1));
-            done = true;
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    assert!(done, "{address}: {from} not found");
-    out
 }
 
 /// Six nodes, one named `EVIL`: relaxed ordering off on two (the evil one included), a
