@@ -14,6 +14,8 @@ pub(crate) enum StopCause {
     Hang(Blame),
     /// The driver could not launch the attempt.
     LaunchFailed(String),
+    /// The backend ended the attempt ([`crate::Event::AttemptLost`]); nobody is blamed.
+    Lost(String),
     /// The driver reported the attempt gone while we thought it healthy, without a failure.
     VanishedRanks {
         /// Ranks that exited 0.
@@ -71,6 +73,7 @@ impl StopCause {
             StopCause::RankFailed(b) => b.describe(),
             StopCause::Hang(b) => format!("hang: {}", b.describe()),
             StopCause::LaunchFailed(e) => format!("launch failed: {e}"),
+            StopCause::Lost(r) => r.clone(),
             StopCause::VanishedRanks { succeeded, world } => format!(
                 "the driver reported every rank gone but only {succeeded} of {world} exited 0"
             ),

@@ -113,6 +113,19 @@ pub enum Event {
         /// What went wrong, for the user.
         error: String,
     },
+    /// The backend ended the attempt for a reason outside its ranks: a Slurm time limit, node
+    /// failure or preemption, a cancel from outside trainyard, or a request the scheduler says
+    /// it can never satisfy (more nodes than the partition has). Nobody is blamed; the
+    /// attempt is stopped and, when `retry`, restarted like any failed attempt, else the job
+    /// fails at once with `reason`.
+    AttemptLost {
+        /// The attempt that was lost.
+        attempt: AttemptNumber,
+        /// What the backend said, for the user ("Slurm time limit reached (Slurm job 57 TIMEOUT)").
+        reason: String,
+        /// Whether another attempt may succeed (false: the request itself can never run).
+        retry: bool,
+    },
     /// A rank made progress: an output line, a `progress_regex` match or a progress-file write.
     Progress {
         /// The attempt it belongs to.

@@ -49,6 +49,9 @@ pub struct Supervisor {
     backoff_streak: u32,
     /// Set by [`Event::Cancel`]; the job finishes `Cancelled` as soon as nothing runs.
     cancel: Option<String>,
+    /// Set by an [`Event::AttemptLost`] that may not be retried: the job fails when the
+    /// attempt is stopped.
+    give_up: Option<String>,
     /// Blamed failures per node.
     node_failures: BTreeMap<NodeName, u32>,
     /// Nodes not to use again, with why.
@@ -74,6 +77,7 @@ impl Supervisor {
             backoff_streak: 0,
             restart_count: 0,
             cancel: None,
+            give_up: None,
             node_failures: BTreeMap::new(),
             bad_nodes: BTreeMap::new(),
             attempts: Vec::new(),
@@ -104,6 +108,11 @@ impl Supervisor {
             Event::LaunchFailed { attempt, error } => {
                 self.on_launch_failed(attempt, error, now, &mut out)
             }
+            Event::AttemptLost {
+                attempt,
+                reason,
+                retry,
+            } => self.on_attempt_lost(attempt, reason, retry, now, &mut out),
             Event::Progress {
                 attempt,
                 rank,
@@ -289,6 +298,26 @@ impl Supervisor {
             },
         );
         self.begin_stop(StopCause::LaunchFailed(error), now, out);
+    }
+
+    fn on_attempt_lost(
+        &mut self,
+        attempt: u32,
+        reason: String,
+        retry: bool,
+        now: Millis,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(live) = self.live_mut(attempt) else {
+            return;
+        };
+        if !live.is_running() {
+            return;
+        }
+        if !retry {
+            self.give_up = Some(reason.clone());
+        }
+        self.begin_stop(StopCause::Lost(reason), now, out);
     }
 
     fn on_progress(&mut self, attempt: u32, rank: Rank, step: Option<u64>, now: Millis) {
@@ -771,6 +800,10 @@ impl Supervisor {
             );
         }
         let headline = format!("attempt {number} failed: {described}");
+        if self.give_up.is_some() {
+            let reason = format!("{headline}; not restarting: no attempt can run as asked");
+            return self.finish(FinalState::Failed, reason, now, out);
+        }
         if self.restart_count >= self.policy.max_restarts {
             let reason = format!(
                 "{headline}; no restarts left ({} of {} used)",

@@ -36,6 +36,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
         3 => (attempt.clone(), rank.clone(), arb_node(), proptest::option::of(0u32..100))
             .prop_map(|(attempt, rank, node, pid)| Event::RankStarted { attempt, rank, node, pid }),
         1 => (attempt.clone(), "[a-z ]{0,8}").prop_map(|(attempt, error)| Event::LaunchFailed { attempt, error }),
+        1 => (attempt.clone(), "[a-z ]{0,8}", any::<bool>()).prop_map(|(attempt, reason, retry)| Event::AttemptLost { attempt, reason, retry }),
         4 => (attempt.clone(), rank.clone(), proptest::option::of(0u64..1000))
             .prop_map(|(attempt, rank, step)| Event::Progress { attempt, rank, step }),
         4 => (attempt.clone(), rank, arb_status())

@@ -86,6 +86,33 @@ fn cases() -> Vec<Case> {
             says: &["job started: 2 node(s) × 1 rank(s)", "attempt 1 started on local-0, local-1 (restart 0 of 2)", "rank 0 started on local-0 (pid 1000)", "attempt 1: all 2 rank(s) exited 0", "job succeeded"],
         },
         Case {
+            name: "the backend lost the attempt (Slurm time limit): stop, blame nobody, restart",
+            policy,
+            pool: 3,
+            events: vec![
+                (1, progress(1, 0, 7)),
+                (2, Event::AttemptLost { attempt: 1, reason: "Slurm time limit reached".into(), retry: true }),
+                (3, killed(1, 0, 15)),
+                (3, stopped(1)),
+                (4, Event::Tick),
+            ],
+            want: &[START1, "stop 1", "start 2 local-0,local-1 r1"],
+            state: JobState::Running,
+            says: &["attempt 1 failed: Slurm time limit reached; stopping the other ranks", "rank 0 on local-0 was killed by signal 15 (SIGTERM) (while stopping)", "attempt 1 failed: Slurm time limit reached; restarting in 1s (restart 1 of 2)"],
+        },
+        Case {
+            name: "an attempt that can never run (more nodes than the partition has) fails the job at once",
+            policy,
+            pool: 3,
+            events: vec![
+                (1, Event::AttemptLost { attempt: 1, reason: "Slurm cannot run it: PartitionConfig".into(), retry: false }),
+                (2, stopped(1)),
+            ],
+            want: &[START1, "stop 1", "finish failed"],
+            state: JobState::Failed,
+            says: &["attempt 1 failed: Slurm cannot run it: PartitionConfig; stopping the other ranks", "not restarting: no attempt can run as asked"],
+        },
+        Case {
             name: "a rank exiting 0 while others run is fine",
             policy,
             pool: 3,
