@@ -13,6 +13,7 @@ use tokio::process::Command;
 
 use crate::hostlist;
 use crate::sacct::{self, SacctJob};
+use crate::sinfo::{self, NodeInfo};
 use crate::squeue::{self, QueuedJob};
 
 /// Why a Slurm command gave no usable answer.
@@ -244,6 +245,24 @@ impl SlurmCmd {
         }
     }
 
+    /// Every node (of `partition`, else of all partitions) with its state, in Slurm's order.
+    pub async fn sinfo_nodes(&self, partition: Option<&str>) -> Result<Vec<NodeInfo>, SlurmError> {
+        let mut args = vec!["-h", "-N", "-o", sinfo::FORMAT];
+        if let Some(p) = partition {
+            args.extend(["-p", p]);
+        }
+        Ok(sinfo::parse(&self.run("sinfo", &args, None).await?))
+    }
+
+    /// The address Slurm has for `node` (`NodeAddr`), when it has one: node names of a
+    /// test cluster (or of a site without DNS for them) need not resolve.
+    pub async fn node_addr(&self, node: &str) -> Result<Option<String>, SlurmError> {
+        let out = self
+            .run("scontrol", &["show", "node", "-o", node], None)
+            .await?;
+        Ok(node_addr_of(&out))
+    }
+
     /// Drains nodes with a reason (`scontrol update nodename=... state=drain reason=...`).
     pub async fn drain<S: AsRef<str>>(&self, nodes: &[S], reason: &str) -> Result<(), SlurmError> {
         let list = hostlist::compress(nodes.iter().map(AsRef::as_ref));
@@ -257,6 +276,14 @@ impl SlurmCmd {
         .await
         .map(|_| ())
     }
+}
+
+/// `NodeAddr=` of `scontrol show node -o` output.
+pub fn node_addr_of(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("NodeAddr="))
+        .filter(|a| !a.is_empty() && *a != "(null)")
+        .map(str::to_string)
 }
 
 fn is_executable(p: &Path) -> bool {

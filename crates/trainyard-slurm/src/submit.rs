@@ -15,6 +15,9 @@ pub struct AttemptRequest {
     pub attempt: u32,
     /// Nodes to allocate.
     pub nodes: u32,
+    /// The nodes the supervisor chose, asked for exactly (`--nodelist`); empty lets Slurm
+    /// choose.
+    pub nodelist: Vec<String>,
     /// Nodes marked bad so far.
     pub exclude: Vec<String>,
     /// `[slurm] partition`.
@@ -49,6 +52,9 @@ impl AttemptRequest {
             // Restarts are trainyard's; a Slurm requeue would run a stale attempt.
             "--no-requeue".to_string(),
         ];
+        if !self.nodelist.is_empty() {
+            args.push(format!("--nodelist={}", hostlist::compress(&self.nodelist)));
+        }
         if !self.exclude.is_empty() {
             args.push(format!("--exclude={}", hostlist::compress(&self.exclude)));
         }

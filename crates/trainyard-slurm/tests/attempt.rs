@@ -10,6 +10,7 @@ fn request() -> AttemptRequest {
         job_id: "j42".into(),
         attempt: 2,
         nodes: 2,
+        nodelist: vec![],
         exclude: vec!["n3".into(), "n1".into()],
         partition: Some("debug".into()),
         time_limit: Some("10:00".into()),
@@ -45,6 +46,10 @@ fn plan_excludes_bad_nodes_and_starts_one_agent_per_node() {
     assert!(plan.script.contains(
         "exec srun --kill-on-bad-exit=0 --ntasks-per-node=1 --nodes=2 /usr/bin/trainyard agent --connect 10.0.0.1:5000 'it'\\''s'\n"
     ), "{}", plan.script);
+    let mut pinned = request();
+    pinned.nodelist = vec!["n4".into(), "n2".into()];
+    assert!(pinned.plan().args.contains(&"--nodelist=n[2,4]".to_string()));
+    assert!(!plan.args.iter().any(|a| a.starts_with("--nodelist")));
     let mut no_bad = request();
     no_bad.exclude.clear();
     assert!(!no_bad
@@ -128,6 +133,15 @@ fn wire_round_trip_one_line_each() {
             code: Some(1),
             signal: None,
             stderr_tail: vec!["boom\n\"x\"".into()],
+            failed_at_ms: Some(1_700_000_000_123),
+        },
+        AgentMsg::Output {
+            rank: 2,
+            stderr: true,
+            text: "Traceback (most recent call last):".into(),
+        },
+        AgentMsg::Signalled {
+            signal: "SIGTERM".into(),
         },
         AgentMsg::Bye,
     ];
@@ -147,6 +161,28 @@ fn wire_round_trip_one_line_each() {
         decode::<SupervisorMsg>(&encode(&stop)).expect("decodes"),
         stop
     );
+    let launch = SupervisorMsg::Launch(trainyard_slurm::protocol::Launch {
+        command: vec!["python3".into(), "train.py".into()],
+        env: [("A".to_string(), "b c".to_string())].into_iter().collect(),
+        workdir: Some("/work".into()),
+        procs_per_node: 2,
+        master_port: 29500,
+        restart_count: 1,
+        max_restarts: 3,
+        log_dir: "/tmp/j/attempt-2".into(),
+        progress_regex: Some(r"^step (\d+)".into()),
+        stop_grace_ms: 2000,
+    });
+    assert_eq!(
+        decode::<SupervisorMsg>(&encode(&launch)).expect("decodes"),
+        launch
+    );
+    // An exit from an agent that does not send failed_at_ms still reads.
+    let old = r#"{"type":"rank_exited","rank":1,"code":0,"signal":null,"stderr_tail":[]}"#;
+    assert!(matches!(
+        decode::<AgentMsg>(old),
+        Ok(AgentMsg::RankExited { failed_at_ms: None, .. })
+    ));
     assert!(decode::<AgentMsg>("{\"type\":\"nope\"}").is_err());
     assert!(decode::<AgentMsg>("garbage").is_err());
 }

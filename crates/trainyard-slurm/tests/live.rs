@@ -106,6 +106,7 @@ async fn an_attempt_plan_runs_one_task_per_node_on_the_nodes_not_excluded() {
         job_id: "plan-test".into(),
         attempt: 1,
         nodes: 2,
+        nodelist: vec![],
         exclude: vec!["n1".into()],
         partition: None,
         time_limit: Some("1".into()),

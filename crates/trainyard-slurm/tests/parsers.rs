@@ -124,3 +124,14 @@ fn states_words() {
     assert!(!JobState::parse("PENDING").is_finished());
     assert!(matches!(JobState::parse("REQUEUED"), JobState::Other(_)));
 }
+
+#[test]
+fn node_addr_from_scontrol_show_node() {
+    // Captured from the 22.05.8 dev cluster (`scontrol show node -o n1`), shortened.
+    let line = "NodeName=n1 Arch=x86_64 CoresPerSocket=1 CPUAlloc=0 CPUEfctv=2 CPUTot=2 NodeAddr=127.0.0.1 NodeHostName=localhost Version=22.05.8 State=IDLE";
+    assert_eq!(
+        trainyard_slurm::cmd::node_addr_of(line).as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(trainyard_slurm::cmd::node_addr_of("NodeName=n1 State=IDLE"), None);
+}
