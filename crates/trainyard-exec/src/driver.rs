@@ -11,17 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
-use tokio::process::{Child, ChildStdin};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use trainyard_job::{Action, Event, ExitStatus, FinalState, JobSpec, Millis, NodeName, Supervisor};
+use trainyard_job::{Action, Event, FinalState, JobSpec, Millis, NodeName, Supervisor};
 
 use crate::env::{free_port, RankEnv};
-use crate::output::{capture, LiveView, Sinks, Source, Stream, Tail};
+use crate::output::LiveView;
 use crate::progress::{read_step_file, ProgressRule};
+use crate::rank::{progress_file, spawn_rank, Exit, NewRank, RankMsg, RankRun, Watch};
 use crate::sink::{log_failure, EventSink, RankStart};
-use crate::spawn::{resolve_program, start_rank, GuardCommand, RankLaunch};
+use crate::spawn::{resolve_program, GuardCommand};
 use crate::teardown::{signal_group, LiveGroups};
 use crate::ExecError;
 
@@ -29,9 +29,6 @@ use crate::ExecError;
 const PROGRESS_FILE_POLL: Duration = Duration::from_millis(250);
 /// How often the sink hears that the supervisor is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// How long a dead rank's pipes may stay open (a descendant that left the process group holds
-/// them) before we stop waiting for the rest of its output.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a failed rank's exit waits for others before the supervisor hears of it. A crash
 /// makes its peers fail on the broken connection within milliseconds, and their exits may
 /// reach us first; within this window, exits are handed over in the order the ranks began to
@@ -40,9 +37,6 @@ const EXIT_SETTLE: Duration = Duration::from_millis(100);
 /// The longest exits are held while a rank that died earlier (its guard's record says so) has
 /// not been reported yet: on a loaded machine reaping and draining can lag.
 const EXIT_SETTLE_MAX: Duration = Duration::from_secs(3);
-/// A rank's last stderr line this close before its death is taken as the moment it began to
-/// fail (see [`Exit::failed_at`]).
-const DYING_WORDS: Duration = Duration::from_secs(1);
 
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,11 +184,13 @@ impl<S: EventSink> LocalDriver<S> {
             job_id: &self.job_id,
             log_dir: &self.log_dir,
             sink: self.sink,
-            live: self.live,
             guard,
             supervisor,
-            rule,
-            tx,
+            watch: Watch {
+                tx,
+                live: self.live,
+                rule,
+            },
             attempts: BTreeMap::new(),
             groups: LiveGroups::default(),
             queue: VecDeque::from([Event::Start]),
@@ -286,13 +282,6 @@ async fn next_signal(
     }
 }
 
-/// Wall-clock nanoseconds since the UNIX epoch.
-fn unix_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
-}
-
 /// Wall-clock milliseconds, the supervisor's time.
 fn now() -> Millis {
     let ms = SystemTime::now()
@@ -304,64 +293,6 @@ fn now() -> Millis {
 /// The monotonic instant at which wall-clock `at` arrives.
 fn instant_of(at: Millis) -> Instant {
     Instant::now() + at.saturating_since(now())
-}
-
-/// Messages from the per-rank tasks to the loop.
-enum Internal {
-    Progress {
-        attempt: u32,
-        rank: u32,
-        step: Option<u64>,
-    },
-    Exited(Exit),
-}
-
-/// A rank's end, as its watcher task reports it.
-struct Exit {
-    attempt: u32,
-    rank: u32,
-    status: ExitStatus,
-    stderr_tail: Vec<String>,
-    /// When it died, in nanoseconds since the UNIX epoch (the guard's record, else when we
-    /// reaped the guard).
-    died_at: u128,
-    /// When its last stderr line arrived.
-    last_stderr_at: Option<u128>,
-}
-
-impl Exit {
-    /// When the rank began to fail: its last stderr line if that came shortly before its death
-    /// (a traceback, an error message), else its death.
-    ///
-    /// Death order alone blames the wrong rank: a Python rank that raises closes its sockets
-    /// while the interpreter finalizes, its peers see the broken connection, print their own
-    /// traceback and exit, often before the first rank's process is gone. The first rank's
-    /// error message, though, came before all of that.
-    fn failed_at(&self) -> u128 {
-        match self.last_stderr_at {
-            Some(at) if at <= self.died_at && self.died_at - at <= DYING_WORDS.as_nanos() => at,
-            _ => self.died_at,
-        }
-    }
-}
-
-/// Where a rank's guard and readers write.
-struct RankFiles {
-    stdout: PathBuf,
-    stderr: PathBuf,
-    /// The guard's record of when the rank died.
-    exit: PathBuf,
-}
-
-struct RankRun {
-    pgid: u32,
-    /// Where its guard records when it died.
-    exit_file: PathBuf,
-    progress_file: PathBuf,
-    last_file_step: Option<u64>,
-    /// Held while the rank lives; see [`crate::guard`].
-    lifeline: Option<ChildStdin>,
-    exited: bool,
 }
 
 struct AttemptRun {
@@ -381,11 +312,10 @@ struct Run<'a, S> {
     job_id: &'a str,
     log_dir: &'a Path,
     sink: S,
-    live: Option<Arc<dyn LiveView>>,
     guard: GuardCommand,
     supervisor: Supervisor,
-    rule: Arc<ProgressRule>,
-    tx: mpsc::UnboundedSender<Internal>,
+    /// Where the ranks' output, progress and exits go.
+    watch: Watch,
     attempts: BTreeMap<u32, AttemptRun>,
     groups: LiveGroups,
     /// Events waiting for the supervisor, in order.
@@ -521,10 +451,6 @@ impl<S: EventSink> Run<'_, S> {
             let node_name: Arc<str> = Arc::from(node.as_str());
             for local_rank in 0..ppn {
                 let rank = node_rank * ppn + local_rank;
-                let progress_file = dir.join(format!("rank-{rank}.progress"));
-                let exit_file = dir.join(format!("rank-{rank}.exit"));
-                let _ = std::fs::remove_file(&progress_file);
-                let _ = std::fs::remove_file(&exit_file);
                 let rank_env = RankEnv {
                     rank,
                     local_rank,
@@ -537,19 +463,19 @@ impl<S: EventSink> Run<'_, S> {
                     max_restarts: self.spec.max_restarts,
                     job_id: self.job_id.to_string(),
                     attempt,
-                    progress_file: progress_file.clone(),
+                    progress_file: progress_file(&dir, rank),
                 };
-                let launch = RankLaunch {
+                let new = NewRank {
                     guard: &self.guard,
                     command: &self.spec.command,
                     spec_env: &self.spec.env,
-                    rank_env: &rank_env,
                     workdir: self.spec.workdir.as_deref(),
                     grace: self.spec.stop_grace,
-                    exit_file: &exit_file,
+                    dir: &dir,
+                    node: Arc::clone(&node_name),
                 };
-                let started = match start_rank(&launch) {
-                    Ok(started) => started,
+                let spawned = match spawn_rank(&new, &rank_env, &self.watch) {
+                    Ok(spawned) => spawned,
                     Err(err) => {
                         fail(
                             &mut self.queue,
@@ -561,10 +487,8 @@ impl<S: EventSink> Run<'_, S> {
                         break 'nodes;
                     }
                 };
-                let pid = started.pid;
+                let pid = spawned.pid;
                 self.groups.insert(pid);
-                let stdout_path = dir.join(format!("rank-{rank}.{}", Stream::Stdout.extension()));
-                let stderr_path = dir.join(format!("rank-{rank}.{}", Stream::Stderr.extension()));
                 log_failure(
                     "rank_started",
                     self.sink.rank_started(
@@ -573,39 +497,13 @@ impl<S: EventSink> Run<'_, S> {
                             rank,
                             node,
                             pid,
-                            stdout: &stdout_path,
-                            stderr: &stderr_path,
+                            stdout: &spawned.stdout,
+                            stderr: &spawned.stderr,
                         },
                         now(),
                     ),
                 );
-                self.watch_rank(
-                    started.child,
-                    started.stdout,
-                    started.stderr,
-                    Arc::new(Source {
-                        attempt,
-                        rank,
-                        node: Arc::clone(&node_name),
-                    }),
-                    pid,
-                    RankFiles {
-                        stdout: stdout_path,
-                        stderr: stderr_path,
-                        exit: exit_file.clone(),
-                    },
-                );
-                run.ranks.insert(
-                    rank,
-                    RankRun {
-                        pgid: pid,
-                        exit_file,
-                        progress_file,
-                        last_file_step: None,
-                        lifeline: Some(started.lifeline),
-                        exited: false,
-                    },
-                );
+                run.ranks.insert(rank, spawned.run);
                 run.alive += 1;
                 self.queue.push_back(Event::RankStarted {
                     attempt,
@@ -616,97 +514,6 @@ impl<S: EventSink> Run<'_, S> {
             }
         }
         self.attempts.insert(attempt, run);
-    }
-
-    /// Spawns the tasks that capture a rank's output and report its exit.
-    fn watch_rank(
-        &self,
-        mut child: Child,
-        stdout: tokio::process::ChildStdout,
-        stderr: tokio::process::ChildStderr,
-        source: Arc<Source>,
-        pgid: u32,
-        files: RankFiles,
-    ) {
-        let RankFiles {
-            stdout: stdout_path,
-            stderr: stderr_path,
-            exit: exit_file,
-        } = files;
-        let tail = Tail::default();
-        let progress_to = |tx: mpsc::UnboundedSender<Internal>, attempt: u32, rank: u32| {
-            move |step| {
-                let _ = tx.send(Internal::Progress {
-                    attempt,
-                    rank,
-                    step,
-                });
-            }
-        };
-        let (attempt, rank) = (source.attempt, source.rank);
-        let out = tokio::spawn(capture(
-            stdout,
-            Stream::Stdout,
-            Arc::clone(&source),
-            Sinks {
-                file: Some(stdout_path),
-                view: self.live.clone(),
-                tail: None,
-                rule: Arc::clone(&self.rule),
-                progress: progress_to(self.tx.clone(), attempt, rank),
-            },
-        ));
-        let err = tokio::spawn(capture(
-            stderr,
-            Stream::Stderr,
-            source,
-            Sinks {
-                file: Some(stderr_path),
-                view: self.live.clone(),
-                tail: Some(tail.clone()),
-                rule: Arc::clone(&self.rule),
-                progress: progress_to(self.tx.clone(), attempt, rank),
-            },
-        ));
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            let reaped_at = unix_nanos();
-            // The guard killed what the rank left behind; if the guard itself was killed
-            // (OOM killer, a stray SIGKILL), this does it.
-            signal_group(pgid, Signal::SIGKILL);
-            let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-                let _ = out.await;
-                let _ = err.await;
-            })
-            .await;
-            if drained.is_err() {
-                tracing::warn!(
-                    attempt,
-                    rank,
-                    "a descendant holds the rank's pipes open; the rest of its output is lost"
-                );
-            }
-            let status = match status {
-                Ok(status) => exit_status(status),
-                Err(err) => {
-                    tracing::warn!(attempt, rank, %err, "waiting for a rank failed");
-                    ExitStatus::Signal(Signal::SIGKILL as i32)
-                }
-            };
-            let died_at = std::fs::read_to_string(&exit_file)
-                .ok()
-                .and_then(|t| t.trim().parse::<u128>().ok())
-                .unwrap_or(reaped_at);
-            let _ = tx.send(Internal::Exited(Exit {
-                attempt,
-                rank,
-                status,
-                stderr_tail: tail.lines(),
-                died_at,
-                last_stderr_at: tail.last_at(),
-            }));
-        });
     }
 
     fn stop_attempt(&mut self, attempt: u32, reason: &str, grace: Duration) {
@@ -755,14 +562,14 @@ impl<S: EventSink> Run<'_, S> {
         self.kill_overdue(now);
     }
 
-    fn on_internal(&mut self, msg: Internal) {
+    fn on_internal(&mut self, msg: RankMsg) {
         match msg {
-            Internal::Progress {
+            RankMsg::Progress {
                 attempt,
                 rank,
                 step,
             } => self.on_progress(attempt, rank, step),
-            Internal::Exited(exit) => {
+            RankMsg::Exited(exit) => {
                 if exit.status.success() && self.held_exits.is_empty() {
                     self.deliver_exit(exit);
                 } else {
@@ -896,15 +703,5 @@ impl<S: EventSink> Run<'_, S> {
                 }
             }
         }
-    }
-}
-
-fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExitStatus::Code(code),
-        (None, Some(signal)) => ExitStatus::Signal(signal),
-        // Stopped/continued are not reported by wait(); treat the impossible as a kill.
-        (None, None) => ExitStatus::Signal(Signal::SIGKILL as i32),
     }
 }

@@ -24,6 +24,7 @@ mod env;
 pub mod guard;
 mod output;
 mod progress;
+mod rank;
 mod sink;
 mod spawn;
 mod teardown;
