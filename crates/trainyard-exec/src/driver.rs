@@ -55,6 +55,10 @@ pub struct JobOutcome {
 pub struct CancelHandle(mpsc::UnboundedSender<String>);
 
 impl CancelHandle {
+    pub(crate) fn new(tx: mpsc::UnboundedSender<String>) -> Self {
+        Self(tx)
+    }
+
     /// Requests cancellation with a reason for the history. Does nothing once the job is over.
     pub fn cancel(&self, reason: impl Into<String>) {
         let _ = self.0.send(reason.into());

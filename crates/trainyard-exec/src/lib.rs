@@ -16,6 +16,10 @@
 //! * stopping is SIGTERM to every rank's group, `stop_grace`, SIGKILL;
 //! * the history goes to an [`EventSink`] (the CLI's store).
 //!
+//! The Slurm backend, [`SlurmDriver`] ([`slurm`]), runs every attempt as one `sbatch`
+//! allocation with one `trainyard agent` per node; the agents run their node's ranks with the
+//! same code as the local driver and report to the supervisor over TCP (`docs/slurm.md`).
+//!
 //! The contract with the other crates is `docs/supervisor.md`.
 #![deny(missing_docs)]
 
@@ -26,6 +30,7 @@ mod output;
 mod progress;
 mod rank;
 mod sink;
+pub mod slurm;
 mod spawn;
 mod teardown;
 
@@ -34,6 +39,7 @@ pub use env::{free_port, RankEnv};
 pub use output::{LiveView, OutputLine, Stream, TAIL_LINES};
 pub use progress::{read_step_file, Coalescer, ProgressRule, MIN_INTERVAL};
 pub use sink::{EventSink, NullSink, RankStart, SinkError};
+pub use slurm::SlurmDriver;
 pub use spawn::{resolve_program, GuardCommand};
 pub use teardown::group_exists;
 
@@ -54,6 +60,9 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    /// Slurm cannot be used (not installed, controller down, no nodes).
+    #[error(transparent)]
+    Slurm(#[from] trainyard_slurm::SlurmError),
     /// SIGINT/SIGTERM cannot be listened for.
     #[error("cannot listen for SIGINT/SIGTERM: {0}")]
     Signals(#[source] std::io::Error),

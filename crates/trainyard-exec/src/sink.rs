@@ -55,6 +55,12 @@ pub trait EventSink {
         Ok(())
     }
 
+    /// The backend's own id for the attempt (the Slurm job id), once it has one.
+    fn backend_job(&mut self, attempt: u32, id: &str, at: Millis) -> Result<(), SinkError> {
+        let _ = (attempt, id, at);
+        Ok(())
+    }
+
     /// A rank's process is running.
     fn rank_started(&mut self, rank: &RankStart<'_>, at: Millis) -> Result<(), SinkError> {
         let _ = (rank, at);
@@ -121,6 +127,9 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
         at: Millis,
     ) -> Result<(), SinkError> {
         (**self).attempt_started(attempt, nodes, restart_count, log_dir, at)
+    }
+    fn backend_job(&mut self, attempt: u32, id: &str, at: Millis) -> Result<(), SinkError> {
+        (**self).backend_job(attempt, id, at)
     }
     fn rank_started(&mut self, rank: &RankStart<'_>, at: Millis) -> Result<(), SinkError> {
         (**self).rank_started(rank, at)

@@ -48,7 +48,10 @@ fn plan_excludes_bad_nodes_and_starts_one_agent_per_node() {
     ), "{}", plan.script);
     let mut pinned = request();
     pinned.nodelist = vec!["n4".into(), "n2".into()];
-    assert!(pinned.plan().args.contains(&"--nodelist=n[2,4]".to_string()));
+    assert!(pinned
+        .plan()
+        .args
+        .contains(&"--nodelist=n[2,4]".to_string()));
     assert!(!plan.args.iter().any(|a| a.starts_with("--nodelist")));
     let mut no_bad = request();
     no_bad.exclude.clear();
@@ -181,7 +184,10 @@ fn wire_round_trip_one_line_each() {
     let old = r#"{"type":"rank_exited","rank":1,"code":0,"signal":null,"stderr_tail":[]}"#;
     assert!(matches!(
         decode::<AgentMsg>(old),
-        Ok(AgentMsg::RankExited { failed_at_ms: None, .. })
+        Ok(AgentMsg::RankExited {
+            failed_at_ms: None,
+            ..
+        })
     ));
     assert!(decode::<AgentMsg>("{\"type\":\"nope\"}").is_err());
     assert!(decode::<AgentMsg>("garbage").is_err());

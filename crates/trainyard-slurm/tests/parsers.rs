@@ -133,5 +133,8 @@ fn node_addr_from_scontrol_show_node() {
         trainyard_slurm::cmd::node_addr_of(line).as_deref(),
         Some("127.0.0.1")
     );
-    assert_eq!(trainyard_slurm::cmd::node_addr_of("NodeName=n1 State=IDLE"), None);
+    assert_eq!(
+        trainyard_slurm::cmd::node_addr_of("NodeName=n1 State=IDLE"),
+        None
+    );
 }
