@@ -103,6 +103,10 @@ pub enum Command {
     /// The background supervisor of `launch --detach` (internal).
     #[command(name = "__supervise", hide = true)]
     Supervise(crate::job_args::SuperviseArgs),
+
+    /// The per-node agent of a Slurm attempt, started by `srun` (internal).
+    #[command(name = "agent", hide = true)]
+    Agent(crate::job_args::AgentArgs),
 }
 
 /// `trainyard fleet ...`

@@ -30,11 +30,29 @@ pub struct LaunchArgs {
     pub quiet: bool,
 }
 
-/// Backends `launch --backend` accepts today.
+/// Backends `launch --backend` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
     /// Processes on this machine; every "node" a group of local processes.
     Local,
+    /// One Slurm allocation per attempt (`sbatch`), one `trainyard agent` per node.
+    Slurm,
+}
+
+/// `trainyard agent` (hidden): started by `srun` once per node of a Slurm attempt.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The supervisor's `host:port`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect: String,
+
+    /// The trainyard job id.
+    #[arg(long, value_name = "JOB_ID")]
+    pub job_id: String,
+
+    /// The attempt this agent runs.
+    #[arg(long, value_name = "K")]
+    pub attempt: u32,
 }
 
 /// `trainyard ps`.

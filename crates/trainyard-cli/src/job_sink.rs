@@ -312,6 +312,10 @@ impl EventSink for StoreSink {
         self.set_state(JobState::Running, at)
     }
 
+    fn backend_job(&mut self, attempt: u32, id: &str, _at: Millis) -> Result<(), SinkError> {
+        Ok(self.store.set_backend_job(&self.job, attempt, id)?)
+    }
+
     fn rank_started(&mut self, rank: &RankStart<'_>, at: Millis) -> Result<(), SinkError> {
         self.store.rank_started(
             &self.job,

@@ -74,11 +74,13 @@ pub struct Attempt {
     pub checkpoint_step: Option<u64>,
     /// When that checkpoint was seen.
     pub checkpoint_at: Option<Millis>,
+    /// The backend's own id of the attempt: the Slurm job id; `None` for local attempts.
+    pub backend_job: Option<String>,
 }
 
 pub(crate) const ATTEMPT_COLUMNS: &str = "job_id, number, state, reason, blamed_node, \
      blamed_rank, exit_code, signal, started_at, ended_at, nodes, restart_count, last_step, \
-     first_progress_at, last_progress_at, checkpoint_step, checkpoint_at";
+     first_progress_at, last_progress_at, checkpoint_step, checkpoint_at, backend_job";
 
 fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     let nodes_json: String = row.get(10)?;
@@ -102,6 +104,7 @@ fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         last_progress_at: row.get::<_, Option<i64>>(14)?.map(from_ms),
         checkpoint_step: row.get::<_, Option<i64>>(15)?.map(step_from_sql),
         checkpoint_at: row.get::<_, Option<i64>>(16)?.map(from_ms),
+        backend_job: row.get(17)?,
     })
 }
 
@@ -140,6 +143,18 @@ impl Writer<'_> {
         )?;
         self.touch(job, new.started_at)?;
         tracing::debug!(job = %job, attempt = new.number, "attempt started");
+        Ok(())
+    }
+
+    /// Records the backend's own id of the attempt (the Slurm job id).
+    pub fn set_backend_job(&self, job: &JobId, number: u32, id: &str) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE attempts SET backend_job = ?3 WHERE job_id = ?1 AND number = ?2",
+            params![job.as_str(), number, id],
+        )?;
+        if n == 0 {
+            return Err(attempt_not_found(job, number));
+        }
         Ok(())
     }
 

@@ -311,6 +311,11 @@ impl Store {
         self.write(|w| w.start_attempt(job, new))
     }
 
+    /// See [`Writer::set_backend_job`].
+    pub fn set_backend_job(&mut self, job: &JobId, number: u32, id: &str) -> Result<()> {
+        self.write(|w| w.set_backend_job(job, number, id))
+    }
+
     /// See [`Writer::end_attempt`].
     pub fn end_attempt(&mut self, job: &JobId, number: u32, end: &AttemptEnd<'_>) -> Result<()> {
         self.write(|w| w.end_attempt(job, number, end))

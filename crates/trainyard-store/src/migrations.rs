@@ -107,6 +107,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER node_verdicts_append_only_update BEFORE UPDATE ON node_verdicts
         BEGIN SELECT RAISE(ABORT, 'node verdicts are append-only'); END;
     "#,
+    // 3: the backend's own id of an attempt (the Slurm job id), for `show` and `cancel`.
+    r#"
+    ALTER TABLE attempts ADD COLUMN backend_job TEXT;
+    "#,
 ];
 
 /// The schema version this build writes and understands.

@@ -16,7 +16,7 @@ use trainyard_store::{Job, NewJob};
 use super::jobs;
 use super::supervise;
 use crate::exit::Exit;
-use crate::job_args::LaunchArgs;
+use crate::job_args::{BackendArg, LaunchArgs};
 use crate::live::Console;
 use crate::time_fmt;
 
@@ -54,15 +54,22 @@ fn load_spec(args: &LaunchArgs) -> anyhow::Result<JobSpec> {
         .with_context(|| format!("cannot read the job spec {}", args.spec.display()))?;
     // A SpecError already says file:line:col, what and a hint: print it as it is.
     let mut spec = JobSpec::from_toml(&text, &args.spec)?;
-    if args.backend.is_some() {
-        spec.backend = Backend::Local;
+    match args.backend {
+        Some(BackendArg::Local) => spec.backend = Backend::Local,
+        Some(BackendArg::Slurm) => spec.backend = Backend::Slurm,
+        None => {}
     }
-    if spec.backend != Backend::Local {
-        bail!(
-            "{}: backend `{}` is not available yet; use `backend = \"local\"` or --backend local",
-            args.spec.display(),
-            spec.backend.as_str()
-        );
+    if spec.backend == Backend::Slurm {
+        // Before the job exists: no sbatch, a controller that does not answer or a partition
+        // without nodes is a clear error now, not a job that hangs or fails later.
+        let cmd = supervise::slurm_cmd();
+        if let Err(err) = trainyard_exec::slurm::check_slurm(&cmd, &spec) {
+            bail!(
+                "{}: cannot launch job `{}` on Slurm: {err}",
+                args.spec.display(),
+                spec.name
+            );
+        }
     }
     let spec_path = std::path::absolute(&args.spec)
         .with_context(|| format!("cannot resolve {}", args.spec.display()))?;

@@ -32,5 +32,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Cancel(args) => cancel::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Supervise(args) => supervise::run_detached(&args),
+        Command::Agent(args) => supervise::run_agent(&args),
     }
 }

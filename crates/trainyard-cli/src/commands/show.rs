@@ -52,6 +52,8 @@ struct JsonAttempt {
     state: AttemptState,
     reason: Option<String>,
     nodes: Vec<String>,
+    /// The Slurm job id of a Slurm attempt.
+    slurm_job_id: Option<String>,
     restart_count: u32,
     blamed_node: Option<String>,
     blamed_rank: Option<u32>,
@@ -157,6 +159,7 @@ fn json_attempt(d: &JobDetail, a: &Attempt) -> JsonAttempt {
         state: a.state,
         reason: a.reason.clone(),
         nodes: a.nodes.clone(),
+        slurm_job_id: a.backend_job.clone(),
         restart_count: a.restart_count,
         blamed_node: a.blamed_node.clone(),
         blamed_rank: a.blamed_rank,
@@ -314,7 +317,7 @@ fn print_attempt(
         .map_or_else(|| "now".to_string(), time_fmt::clock);
     writeln!(
         out,
-        "{} {}  {state}  {} -> {} ({})  on {}",
+        "{} {}  {state}  {} -> {} ({})  on {}{}",
         "attempt".bold(),
         a.number.bold(),
         time_fmt::clock(a.started_ms),
@@ -325,6 +328,9 @@ fn print_attempt(
         } else {
             a.nodes.join(", ")
         },
+        a.slurm_job_id
+            .as_ref()
+            .map_or_else(String::new, |id| format!("  (Slurm job {id})")),
     )?;
     if let Some(reason) = &a.reason {
         writeln!(out, "  {}{reason}", label("why"))?;

@@ -6,13 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use trainyard_exec::{JobOutcome, LiveView, LocalDriver, ProgressRule};
-use trainyard_job::JobSpec;
+use trainyard_exec::{JobOutcome, LiveView, LocalDriver, ProgressRule, SlurmDriver};
+use trainyard_job::{Backend, JobSpec};
 use trainyard_store::{Job, JobState};
 
 use super::jobs;
 use crate::exit::Exit;
-use crate::job_args::SuperviseArgs;
+use crate::job_args::{AgentArgs, SuperviseArgs};
 use crate::job_sink::StoreSink;
 use crate::live::{Console, MergedLog, ProgressMarks, View};
 
@@ -34,9 +34,43 @@ pub fn supervise(
         marks,
         console,
     });
-    LocalDriver::new(spec, job.id.as_str(), &job.job_dir, sink, Some(view))
-        .run()
-        .with_context(|| format!("cannot supervise job {}", job.id))
+    match spec.backend {
+        Backend::Slurm => SlurmDriver::new(spec, job.id.as_str(), &job.job_dir, sink, Some(view))
+            .slurm_cmd(slurm_cmd())
+            .run(),
+        _ => LocalDriver::new(spec, job.id.as_str(), &job.job_dir, sink, Some(view)).run(),
+    }
+    .with_context(|| format!("cannot supervise job {}", job.id))
+}
+
+/// How the CLI calls Slurm: from PATH, each call bounded by `TRAINYARD_SLURM_TIMEOUT`
+/// seconds (default 20), so an unreachable controller is an error, not a hang.
+pub fn slurm_cmd() -> trainyard_slurm::SlurmCmd {
+    let secs = std::env::var("TRAINYARD_SLURM_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .unwrap_or(20.0);
+    trainyard_slurm::SlurmCmd {
+        bin_dir: None,
+        timeout: std::time::Duration::from_secs_f64(secs),
+    }
+}
+
+/// `trainyard agent`: one node's ranks of a Slurm attempt.
+pub fn run_agent(args: &AgentArgs) -> anyhow::Result<Exit> {
+    let code = trainyard_exec::slurm::run_agent(trainyard_exec::slurm::AgentArgs {
+        connect: args.connect.clone(),
+        job_id: args.job_id.clone(),
+        attempt: args.attempt,
+        guard: None,
+    })
+    .context("trainyard agent")?;
+    Ok(if code == 0 {
+        Exit::Clean
+    } else {
+        Exit::JOB_FAILED
+    })
 }
 
 /// `trainyard __supervise JOB_ID`: the detached supervisor.

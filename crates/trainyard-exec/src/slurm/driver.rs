@@ -297,6 +297,15 @@ async fn node_pool(cmd: &SlurmCmd, spec: &JobSpec) -> Result<Vec<NodeName>, Exec
         .sinfo_nodes(spec.slurm.partition.as_deref())
         .await
         .map_err(ExecError::Slurm)?;
+    if nodes.is_empty() {
+        return Err(ExecError::Slurm(SlurmError::Output {
+            program: "sinfo".into(),
+            detail: match &spec.slurm.partition {
+                Some(p) => format!("Slurm lists no nodes in partition `{p}` (is `[slurm] partition` right? `sinfo -s` lists them)"),
+                None => "Slurm lists no nodes".into(),
+            },
+        }));
+    }
     let mut pool: Vec<NodeName> = nodes
         .into_iter()
         .filter(|n| !n.unusable)
