@@ -153,7 +153,13 @@ impl SlurmCmd {
         };
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if !out.status.success() {
-            return Err(classify(program, &out.status.to_string(), stderr));
+            // Some clients say why on stdout (`scontrol ping`: "... is DOWN", exit 1).
+            let detail = if stderr.is_empty() {
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            } else {
+                stderr
+            };
+            return Err(classify(program, &out.status.to_string(), detail));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -302,11 +308,13 @@ fn classify(program: &str, status: &str, stderr: String) -> SlurmError {
         "Unable to establish controller",
         "Could not establish a configuration source",
         "Zero Bytes were transmitted",
+        // `scontrol ping` with no controller answering.
+        "is DOWN",
     ];
     if DOWN.iter().any(|m| stderr.contains(m)) {
         SlurmError::ControllerDown {
             program: program.to_string(),
-            detail: stderr,
+            detail: stderr.lines().next().unwrap_or_default().trim().to_string(),
         }
     } else {
         SlurmError::Failed {

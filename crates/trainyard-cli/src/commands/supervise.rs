@@ -43,8 +43,9 @@ pub fn supervise(
     .with_context(|| format!("cannot supervise job {}", job.id))
 }
 
-/// How the CLI calls Slurm: from PATH, each call bounded by `TRAINYARD_SLURM_TIMEOUT`
-/// seconds (default 20), so an unreachable controller is an error, not a hang.
+/// How the CLI calls Slurm: from `TRAINYARD_SLURM_BIN_DIR` if set (a site's
+/// `/opt/slurm/bin`), else PATH; each call bounded by `TRAINYARD_SLURM_TIMEOUT` seconds
+/// (default 20), so an unreachable controller is an error, not a hang.
 pub fn slurm_cmd() -> trainyard_slurm::SlurmCmd {
     let secs = std::env::var("TRAINYARD_SLURM_TIMEOUT")
         .ok()
@@ -52,7 +53,9 @@ pub fn slurm_cmd() -> trainyard_slurm::SlurmCmd {
         .filter(|s| s.is_finite() && *s > 0.0)
         .unwrap_or(20.0);
     trainyard_slurm::SlurmCmd {
-        bin_dir: None,
+        bin_dir: std::env::var_os("TRAINYARD_SLURM_BIN_DIR")
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from),
         timeout: std::time::Duration::from_secs_f64(secs),
     }
 }

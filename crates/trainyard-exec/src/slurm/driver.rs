@@ -184,7 +184,10 @@ impl<S: EventSink> SlurmDriver<S> {
             cmd: self.cmd,
             agent,
             connect: format!("{host}:{port}"),
-            known: pool.into_iter().collect(),
+            known: pool
+                .into_iter()
+                .filter(|n| !n.starts_with(ANY_NODE))
+                .collect(),
             supervisor,
             tx,
             attempts: BTreeMap::new(),
