@@ -524,3 +524,50 @@ fn slurm_controller_down_is_a_clear_error_not_a_hang() {
         "{stderr}"
     );
 }
+
+/// Someone `scancel`s the attempt's Slurm job behind trainyard's back: the attempt is named as
+/// cancelled in Slurm (no rank blamed, no node marked bad) and the job restarts and finishes.
+#[test]
+fn slurm_an_outside_scancel_is_named_and_the_job_restarts() {
+    let Some(_lock) = slurm_or_skip("slurm_an_outside_scancel_is_named_and_the_job_restarts")
+    else {
+        return;
+    };
+    let ctx = Ctx::new(Backend::Slurm);
+    let spec = ctx.spec(
+        "outside",
+        &train_spec(60, &["--sleep-per-step", "0.05"], ""),
+    );
+    let out = ctx.launch(&spec, &["--detach"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let doc = ctx.wait_show(&id, Duration::from_secs(60), |d| {
+        d["state"] == "running" && rank_pids(d).len() == 4
+    });
+    let sid = doc["attempts"][0]["slurm_job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = Command::new("scancel").arg(&sid).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let doc = ctx.wait_show(&id, Duration::from_secs(90), |d| {
+        d["state"] == "succeeded" || d["state"] == "failed"
+    });
+    assert_eq!(doc["state"], "succeeded", "{doc:#}");
+    let first = &doc["attempts"][0];
+    let reason = first["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("cancelled in Slurm (Slurm job {sid} CANCELLED)")),
+        "{reason}"
+    );
+    assert_eq!(first["blamed_rank"], Value::Null, "{first:#}");
+    assert!(!doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "node_marked_bad"));
+    assert_ne!(
+        doc["attempts"][1]["slurm_job_id"].as_str(),
+        Some(sid.as_str())
+    );
+}

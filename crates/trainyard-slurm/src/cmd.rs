@@ -15,6 +15,7 @@ use crate::hostlist;
 use crate::sacct::{self, SacctJob};
 use crate::sinfo::{self, NodeInfo};
 use crate::squeue::{self, QueuedJob};
+use crate::state::JobState;
 
 /// Why a Slurm command gave no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +240,28 @@ impl SlurmCmd {
         Ok(jobs.into_iter().find(|j| j.job_id == job_id))
     }
 
+    /// The job's base state and reason as the controller holds it (`scontrol show job -o`):
+    /// unlike `squeue %T`, which says `COMPLETING` while the job's processes are being
+    /// killed, this names why it ended (`CANCELLED`, `TIMEOUT`, ...) at once. `None` once the
+    /// controller has forgotten the job.
+    pub async fn job_state(
+        &self,
+        job_id: u64,
+    ) -> Result<Option<(JobState, Option<String>)>, SlurmError> {
+        match self
+            .run(
+                "scontrol",
+                &["show", "job", "-o", &job_id.to_string()],
+                None,
+            )
+            .await
+        {
+            Ok(text) => Ok(job_state_of(&text)),
+            Err(SlurmError::Failed { stderr, .. }) if stderr.contains("Invalid job id") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `scancel <id>`; cancelling a job that already ended is not an error.
     pub async fn scancel(&self, job_id: u64) -> Result<(), SlurmError> {
         match self.run("scancel", &[&job_id.to_string()], None).await {
@@ -282,6 +305,18 @@ impl SlurmCmd {
         .await
         .map(|_| ())
     }
+}
+
+/// `JobState=` and `Reason=` of `scontrol show job -o` output.
+pub fn job_state_of(text: &str) -> Option<(JobState, Option<String>)> {
+    let field = |key: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .map(str::to_string)
+    };
+    let state = JobState::parse(&field("JobState=")?);
+    let reason = field("Reason=").filter(|r| r != "None" && !r.is_empty());
+    Some((state, reason))
 }
 
 /// `NodeAddr=` of `scontrol show node -o` output.

@@ -138,3 +138,17 @@ fn node_addr_from_scontrol_show_node() {
         None
     );
 }
+
+#[test]
+fn job_state_from_scontrol_show_job() {
+    // Captured from the 22.05.8 dev cluster right after `scancel` (squeue said COMPLETING).
+    let line = "JobId=64 JobName=wrap UserId=root(0) GroupId=root(0) Priority=1 JobState=CANCELLED Reason=None Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 ExitCode=0:15 NodeList=n1";
+    let (state, reason) = trainyard_slurm::cmd::job_state_of(line).expect("a job");
+    assert_eq!(state, trainyard_slurm::JobState::Cancelled);
+    assert_eq!(reason, None);
+    let pending = "JobId=9 JobState=PENDING Reason=PartitionConfig Dependency=(null)";
+    let (state, reason) = trainyard_slurm::cmd::job_state_of(pending).expect("a job");
+    assert_eq!(state, trainyard_slurm::JobState::Pending);
+    assert_eq!(reason.as_deref(), Some("PartitionConfig"));
+    assert_eq!(trainyard_slurm::cmd::job_state_of("garbage"), None);
+}

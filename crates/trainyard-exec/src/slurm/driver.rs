@@ -46,8 +46,8 @@ const POLL: Duration = Duration::from_millis(500);
 const EXIT_SETTLE: Duration = Duration::from_millis(300);
 /// After a `StopAttempt`, how long past the grace the agents get before `scancel`.
 const SCANCEL_AFTER_GRACE: Duration = Duration::from_secs(3);
-/// How long exits wait for Slurm to say why it signalled the agents.
-const WHY_WAIT: Duration = Duration::from_secs(3);
+/// How long, past the grace, exits wait for Slurm to say why it signalled the agents.
+const WHY_WAIT: Duration = Duration::from_secs(5);
 /// How long a finished job waits for its last Slurm job to leave before giving up on it.
 const LEAVE_WAIT: Duration = Duration::from_secs(60);
 
@@ -1090,27 +1090,33 @@ impl<S: EventSink> Run<'_, S> {
             signal,
             "Slurm signalled an agent; asking Slurm why"
         );
-        a.why_until = Some(Instant::now() + WHY_WAIT);
+        let wait = self.spec.stop_grace + WHY_WAIT;
+        a.why_until = Some(Instant::now() + wait + Duration::from_secs(1));
         let Some(id) = a.slurm_id else { return };
         let cmd = self.cmd.clone();
         let tx = self.tx.clone();
         let node = node.to_string();
         let signal = signal.to_string();
         tokio::spawn(async move {
-            // The state changes within moments of the signal; look a few times.
+            // The controller says COMPLETING until the job's processes are gone (the agents'
+            // teardown, up to the grace); accounting has the final state at once. Ask both
+            // until one names why, within the wait.
             let mut answer = None;
-            for _ in 0..5 {
-                if let Ok(Some(j)) = cmd.squeue_job(id).await {
-                    if let Some(cause) = j.state.end_cause() {
-                        answer = Some(format!(
-                            "{} (Slurm job {id} {})",
-                            cause.describe(),
-                            state_word(&j.state)
-                        ));
-                        break;
-                    }
+            let give_up = Instant::now() + wait;
+            while answer.is_none() && Instant::now() < give_up {
+                let acct = cmd.sacct_job(id).await.ok().flatten().map(|j| j.state);
+                let ctl = cmd.job_state(id).await.ok().flatten().map(|(s, _)| s);
+                answer = [acct, ctl].into_iter().flatten().find_map(|state| {
+                    let cause = state.end_cause()?;
+                    Some(format!(
+                        "{} (Slurm job {id} {})",
+                        cause.describe(),
+                        state_word(&state)
+                    ))
+                });
+                if answer.is_none() {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(300)).await;
             }
             let answer = answer.or_else(|| {
                 Some(format!(
