@@ -5,7 +5,7 @@
 //! this host, as SIGTERM to its pid (at once). The supervisor then stops every rank (SIGTERM,
 //! `stop_grace`, SIGKILL) and records the job `cancelled`. A job whose supervisor is gone
 //! (`lost`) has nobody to stop it: its ranks died with their guards, so it is simply marked
-//! cancelled.
+//! cancelled; a Slurm attempt's job is `scancel`led too (it may still be queued).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -48,8 +48,23 @@ pub fn run(args: &CancelArgs) -> anyhow::Result<Exit> {
     })
 }
 
-/// A lost job: nobody is left to stop; record that the user gave up on it.
+/// A lost job: nobody is left to stop; record that the user gave up on it, and `scancel`
+/// the Slurm jobs of its attempts (a pending one would otherwise start later, its agents
+/// finding no supervisor).
 fn cancel_lost(store: &mut Store, job: &Job) -> anyhow::Result<Job> {
+    let slurm_jobs: Vec<String> = store
+        .attempts(&job.id)
+        .map(|attempts| attempts.into_iter().filter_map(|a| a.backend_job).collect())
+        .unwrap_or_default();
+    if !slurm_jobs.is_empty() {
+        let cmd = super::supervise::slurm_cmd();
+        let runtime = tokio_runtime()?;
+        for id in slurm_jobs.iter().filter_map(|id| id.parse::<u64>().ok()) {
+            if let Err(err) = runtime.block_on(cmd.scancel(id)) {
+                tracing::warn!(slurm_job = id, %err, "scancel of a lost job's Slurm job failed");
+            }
+        }
+    }
     let reason = format!(
         "cancelled after its supervisor was lost ({})",
         job.reason.as_deref().unwrap_or("no heartbeat")
@@ -130,4 +145,12 @@ fn report(job: &Job, json: bool) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// A small runtime for the Slurm calls of `cancel`.
+fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime for Slurm calls")
 }

@@ -570,7 +570,8 @@ impl<S: EventSink> Run<'_, S> {
                 grace,
             } => self.stop_attempt(attempt, &reason, grace),
             Action::MarkNodeBad { node, reason } => {
-                tracing::warn!(%node, %reason, "node marked bad");
+                // The machine's own record says so; this is for the log only.
+                tracing::info!(%node, %reason, "node marked bad");
                 self.bad.insert(node.clone());
                 if self.spec.slurm.drain_bad_nodes && self.known.contains(&node) {
                     let cmd = self.cmd.clone();
