@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
+mod fxhash;
 pub mod ingest;
 pub mod node;
 pub mod rules;

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use trainyard_pci::Role;
 
 use super::nodeset::NodeSet;
+use super::slots::SlotIds;
+use crate::fxhash::FxBuild;
 use crate::node::{InputKind, Node};
 use crate::rules::{self, Finding, Severity};
 
@@ -372,9 +374,15 @@ pub(crate) struct RuleAcc {
 pub struct Accumulator {
     counter: Arc<AtomicU32>,
     pub(crate) nodes: Vec<(u32, NodeMeta)>,
-    pub(crate) slots: HashMap<Box<str>, SlotAcc>,
-    pub(crate) rules: HashMap<(&'static str, Box<str>, Severity), RuleAcc>,
+    /// Slot paths and ids; `slots[id]` is the slot of id `id`.
+    slot_ids: SlotIds,
+    slots: Vec<SlotAcc>,
+    /// Rule findings by (rule, slot id or [`NODE_WIDE`], severity).
+    rules: HashMap<(&'static str, u32, Severity), RuleAcc, FxBuild>,
 }
+
+/// The slot id of rule findings about a node as a whole.
+const NODE_WIDE: u32 = u32::MAX;
 
 impl Accumulator {
     /// An empty accumulator drawing node indices from `counter` (share one counter between
@@ -383,14 +391,52 @@ impl Accumulator {
         Self {
             counter,
             nodes: Vec::new(),
-            slots: HashMap::new(),
-            rules: HashMap::new(),
+            slot_ids: SlotIds::default(),
+            slots: Vec::new(),
+            rules: HashMap::default(),
         }
     }
 
     /// Number of nodes folded in.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Slots by path, in no particular order.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = (&str, &SlotAcc)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(id, s)| (self.slot_ids.name(id as u32), s))
+    }
+
+    /// Number of distinct slots.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Rule findings as ((rule, slot path or `node`, severity), aggregate).
+    pub(crate) fn rules(&self) -> impl Iterator<Item = ((&'static str, &str, Severity), &RuleAcc)> {
+        self.rules.iter().map(|(&(rule, slot, severity), r)| {
+            let place = match slot {
+                NODE_WIDE => "node",
+                id => self.slot_ids.name(id),
+            };
+            ((rule, place, severity), r)
+        })
+    }
+
+    /// Makes room for slots named since the last call.
+    fn grow_slots(&mut self) {
+        self.slots
+            .resize_with(self.slot_ids.len(), SlotAcc::default);
+    }
+
+    /// The slot of `path`, added if new.
+    fn slot_by_name(&mut self, path: &str) -> u32 {
+        let id = self.slot_ids.intern(path);
+        self.grow_slots();
+        id
     }
 
     /// Folds one node in: its devices by slot, its platform facts, and its rulebook findings.
@@ -400,13 +446,13 @@ impl Accumulator {
         // Labels take some formatting per device: they are made only when a slot is new or a
         // rule fires, which is rare after the first nodes.
         let mut labels: Option<Vec<String>> = None;
-        let mut slot_of = Vec::with_capacity(node.devices.len());
+        let slot_of = self
+            .slot_ids
+            .resolve(&node.devices, &node.topology)
+            .to_vec();
+        self.grow_slots();
         for (i, dev) in node.devices.iter().enumerate() {
-            let slot = node.topology.slot_path(&node.devices, i);
-            let acc = match self.slots.get_mut(slot.as_str()) {
-                Some(acc) => acc,
-                None => self.slots.entry(slot.as_str().into()).or_default(),
-            };
+            let acc = &mut self.slots[slot_of[i] as usize];
             if acc.label.is_empty() {
                 let labels = labels.get_or_insert_with(|| super::labels::device_labels(node));
                 acc.label = labels[i].clone();
@@ -414,12 +460,12 @@ impl Accumulator {
             }
             acc.present.insert(idx);
             acc.add_device(idx, dev);
-            slot_of.push(slot);
         }
         // Platform facts (firmware, kernel, drivers) take part in the consensus as the settings
         // of a pseudo-slot, so a node with an older BIOS is a deviation like any other.
         if !facts.is_empty() {
-            let acc = self.slots.entry(PLATFORM_SLOT.into()).or_default();
+            let id = self.slot_by_name(PLATFORM_SLOT);
+            let acc = &mut self.slots[id as usize];
             if acc.label.is_empty() {
                 acc.label = "platform (DMI, kernel, drivers)".to_string();
             }
@@ -441,11 +487,8 @@ impl Accumulator {
         let report = rules::check_node(node);
         for f in report.findings {
             let device = f.device.as_deref().and_then(|a| device_index(node, a));
-            let where_: Box<str> = match device {
-                Some(i) => slot_of[i].as_str().into(),
-                None => "node".into(),
-            };
-            let key = (f.rule, where_, f.severity);
+            let place = device.map_or(NODE_WIDE, |i| slot_of[i]);
+            let key = (f.rule, place, f.severity);
             if let Some(r) = self.rules.get_mut(&key) {
                 r.nodes.insert(idx);
                 continue;
@@ -472,7 +515,7 @@ impl Accumulator {
     /// Turns what [`Reference`]s hold into per-key node sets; done before merging and
     /// reporting.
     pub(crate) fn settle(&mut self) {
-        for slot in self.slots.values_mut() {
+        for slot in &mut self.slots {
             slot.settle();
         }
     }
@@ -482,8 +525,12 @@ impl Accumulator {
         self.settle();
         other.settle();
         self.nodes.extend(other.nodes);
-        for (slot, o) in other.slots {
-            let acc = self.slots.entry(slot).or_default();
+        // Other's slot ids in self.
+        let mut ids = Vec::with_capacity(other.slots.len());
+        for (oid, o) in other.slots.into_iter().enumerate() {
+            let id = self.slot_by_name(other.slot_ids.name(oid as u32));
+            ids.push(id);
+            let acc = &mut self.slots[id as usize];
             if acc.label.is_empty() {
                 acc.label = o.label;
                 acc.role = o.role;
@@ -511,11 +558,15 @@ impl Accumulator {
                 }
             }
         }
-        for (key, o) in other.rules {
-            match self.rules.get_mut(&key) {
+        for ((rule, oslot, severity), o) in other.rules {
+            let slot = match oslot {
+                NODE_WIDE => NODE_WIDE,
+                id => ids[id as usize],
+            };
+            match self.rules.get_mut(&(rule, slot, severity)) {
                 Some(r) => r.nodes.union_with(&o.nodes),
                 None => {
-                    self.rules.insert(key, o);
+                    self.rules.insert((rule, slot, severity), o);
                 }
             }
         }

@@ -11,6 +11,7 @@ pub mod html;
 pub mod labels;
 mod nodeset;
 mod report;
+mod slots;
 
 pub use accumulate::{Accumulator, NodeMeta};
 pub use html::render_html;

@@ -183,13 +183,12 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
         }
     };
 
-    let mut slot_names: Vec<&Box<str>> = acc.slots.keys().collect();
-    slot_names.sort();
-    for slot in slot_names {
-        let s = &acc.slots[slot];
+    let mut slots: Vec<(&str, &super::accumulate::SlotAcc)> = acc.slots().collect();
+    slots.sort_by(|a, b| a.0.cmp(b.0));
+    for (slot, s) in slots {
         let present = sorted(&s.present);
         let p = present.len();
-        let platform = slot.as_ref() == super::accumulate::PLATFORM_SLOT;
+        let platform = slot == super::accumulate::PLATFORM_SLOT;
         // Platform facts exist only for nodes read from snapshots: their absence elsewhere
         // is not a missing device.
         if platform {
@@ -311,11 +310,9 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
 
     // Sorted, so that the sample shown for a finding merged over several slots is always the
     // first slot's.
-    let mut rule_keys: Vec<_> = acc.rules.keys().collect();
-    rule_keys.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
-    for key in rule_keys {
-        let (rule, slot, severity) = key;
-        let r = &acc.rules[key];
+    let mut rules: Vec<_> = acc.rules().collect();
+    rules.sort_by(|a, b| a.0.cmp(&b.0));
+    for ((rule, slot, severity), r) in rules {
         let evidence: Vec<String> = r
             .sample
             .keys
@@ -325,7 +322,7 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
         let set = sorted(&r.nodes);
         add(FleetFinding {
             kind: FindingKind::Rule,
-            severity: *severity,
+            severity,
             slot: slot.to_string(),
             slots: vec![slot.to_string()],
             label: r.label.clone(),
@@ -367,7 +364,7 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
     let cohorts = cohorts(&acc, &mut findings, &names, n);
     FleetReport {
         nodes: n,
-        slots: acc.slots.len(),
+        slots: acc.slot_count(),
         identifier_keys,
         findings,
         cohorts,
