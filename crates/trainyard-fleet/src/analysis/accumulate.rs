@@ -150,8 +150,6 @@ pub(crate) struct SlotAcc {
     order: Vec<u32>,
     /// The device most nodes are expected to repeat, and the nodes that did.
     reference: Option<Reference>,
-    /// Scratch: fields of the device being folded that differ from the reference.
-    diff: Vec<u32>,
 }
 
 /// A device that the nodes' devices at a slot are compared with, field by field.
@@ -182,11 +180,6 @@ struct Reference {
 const REFERENCE_MISSES: u32 = 16;
 
 impl Reference {
-    fn key(&self, field: usize) -> &str {
-        let [s, k, _] = self.spans[field];
-        &self.text[s as usize..k as usize]
-    }
-
     fn value(&self, field: usize) -> &str {
         let [_, k, e] = self.spans[field];
         &self.text[k as usize..e as usize]
@@ -215,8 +208,8 @@ impl SlotAcc {
 
     /// Folds node `idx`'s device `dev` in (its presence is already recorded).
     fn add_device(&mut self, idx: u32, dev: &trainyard_pci::Device) {
-        if self.matches_reference(dev) {
-            return self.add_like_reference(idx, dev);
+        if let Some(diff) = self.compare_with_reference(dev) {
+            return self.add_like_reference(idx, &diff);
         }
         let mut renew = false;
         if let Some(r) = &mut self.reference {
@@ -243,46 +236,51 @@ impl SlotAcc {
         }
     }
 
-    /// Whether `dev` has the reference's keys in the same order; fills `diff` with the
-    /// fields whose value differs.
-    fn matches_reference(&mut self, dev: &trainyard_pci::Device) -> bool {
-        self.diff.clear();
-        let Some(r) = &self.reference else {
-            return false;
-        };
+    /// When `dev` has the reference's keys in the same order: the fields whose value
+    /// differs, with their values (empty when the device repeats the reference).
+    ///
+    /// This runs for every device of every node, over about a hundred settings each, so it
+    /// compares bytes against the reference's spans directly and collects the differing
+    /// values in the same pass.
+    fn compare_with_reference<'d>(
+        &self,
+        dev: &'d trainyard_pci::Device,
+    ) -> Option<Vec<(u32, &'d str)>> {
+        let r = self.reference.as_ref()?;
         if r.spans.len() != dev.fields.len() {
-            return false;
+            return None;
         }
-        for (field, f) in dev.fields.iter().enumerate() {
-            if r.key(field) != f.key.as_str() {
-                self.diff.clear();
-                return false;
+        let text = r.text.as_bytes();
+        // Allocates only for a device that differs, a minority.
+        let mut diff = Vec::new();
+        for (field, (f, &[s, k, e])) in dev.fields.iter().zip(&r.spans).enumerate() {
+            let (s, k, e) = (s as usize, k as usize, e as usize);
+            if !same_bytes(f.key.as_bytes(), text.get(s..k)?) {
+                return None;
             }
-            if r.value(field) != f.value.as_str() {
-                self.diff.push(field as u32);
+            let value = f.value.as_str();
+            if !same_bytes(value.as_bytes(), text.get(k..e)?) {
+                diff.push((field as u32, value));
             }
         }
-        true
+        Some(diff)
     }
 
-    /// Folds a device that [`matches_reference`](Self::matches_reference).
-    fn add_like_reference(&mut self, idx: u32, dev: &trainyard_pci::Device) {
+    /// Folds a device that has the reference's keys; `diff` from
+    /// [`compare_with_reference`](Self::compare_with_reference).
+    fn add_like_reference(&mut self, idx: u32, diff: &[(u32, &str)]) {
         let Some(r) = &mut self.reference else {
             return;
         };
         r.misses = 0;
         r.nodes.insert(idx);
-        let mut fields = dev.fields.iter().enumerate();
-        for &field in &self.diff {
+        for &(field, value) in diff {
             let field = field as usize;
-            let Some((_, f)) = fields.find(|(j, _)| *j == field) else {
-                break;
-            };
             let k = &mut self.keys[r.keys[field] as usize].1;
             if k.high_cardinality {
                 continue;
             }
-            k.add_value(idx, &f.value, Some(Some(&r.nodes)));
+            k.add_value(idx, value, Some(Some(&r.nodes)));
             r.exceptions[field].insert(idx);
         }
     }
@@ -356,6 +354,26 @@ impl SlotAcc {
             }
         }
     }
+}
+
+/// Whether two short byte strings are equal: settings are mostly under 16 bytes, where a
+/// `memcmp` call costs more than the comparison.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    if (8..=16).contains(&n) {
+        // Two overlapping 8-byte words cover the string.
+        let word = |x: &[u8], at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&x[at..at + 8]);
+            u64::from_ne_bytes(w)
+        };
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    a == b
 }
 
 /// A rulebook finding aggregated over nodes.

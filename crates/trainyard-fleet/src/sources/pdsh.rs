@@ -23,6 +23,7 @@ use super::context::{Context, Sink};
 use super::queue::Work;
 use super::stream::{skipped, Buffer, BufferKind, MAX_NODE_TEXT_BYTES, MAX_PROBLEMS_PER_INPUT};
 use super::{FleetItem, Skipped};
+use crate::fxhash::FxBuild;
 
 /// Longest prefix a host name (253 bytes) and `: ` add to an lspci line.
 const MAX_PREFIX: usize = 255;
@@ -49,9 +50,10 @@ pub(super) struct Demux<'c, 'o> {
     ctx: &'c Context<'o>,
     label: &'c str,
     window: usize,
-    pending: HashMap<String, Pending>,
-    finalized: HashSet<String>,
-    resumed: HashMap<String, Resumed>,
+    // Looked up once per line: FxHash rather than SipHash, host names are short.
+    pending: HashMap<String, Pending, FxBuild>,
+    finalized: HashSet<String, FxBuild>,
+    resumed: HashMap<String, Resumed, FxBuild>,
     /// Lines that belong to no host's lspci output, listed up to a limit and then counted.
     stray: usize,
     tick: u64,
@@ -64,9 +66,9 @@ impl<'c, 'o> Demux<'c, 'o> {
             ctx,
             label,
             window: ctx.opts.pdsh_window.max(1),
-            pending: HashMap::new(),
-            finalized: HashSet::new(),
-            resumed: HashMap::new(),
+            pending: HashMap::default(),
+            finalized: HashSet::default(),
+            resumed: HashMap::default(),
             stray: 0,
             tick: 0,
         }
