@@ -243,10 +243,13 @@ async fn agent(args: AgentArgs, placement: Placement) -> Result<i32, AgentError>
         }
     }
     send(&AgentMsg::Bye);
+    let all_ok = node.all_ok;
+    // Every sender must go for the writer to finish: ours, the node's, and the output
+    // forwarders (gone with the ranks' capture tasks).
     drop(out_tx);
-    drop(node.watch_tx);
+    drop(node);
     let _ = tokio::time::timeout(FLUSH_WAIT, writer).await;
-    Ok(i32::from(!node.all_ok))
+    Ok(i32::from(!all_ok))
 }
 
 /// This node's ranks.
@@ -261,7 +264,7 @@ struct Node {
     groups: LiveGroups,
     rx: mpsc::UnboundedReceiver<RankMsg>,
     /// Kept so the rank channel stays open while no rank is alive yet.
-    watch_tx: mpsc::UnboundedSender<RankMsg>,
+    _watch_tx: mpsc::UnboundedSender<RankMsg>,
     out: mpsc::UnboundedSender<String>,
 }
 
@@ -301,7 +304,7 @@ impl Node {
             killed: false,
             groups: LiveGroups::default(),
             rx,
-            watch_tx: tx,
+            _watch_tx: tx,
             out,
         };
         if let Err(err) = std::fs::create_dir_all(&dir) {
