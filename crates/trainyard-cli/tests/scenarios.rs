@@ -312,6 +312,14 @@ fn crash_blames_the_node_and_resumes_elsewhere(ctx: &Ctx) {
         .unwrap()
         .iter()
         .any(|e| e["kind"] == "node_marked_bad" && e["node"] == blamed));
+    // The machine heard every rank of the failed attempt end (none lost behind its stop).
+    let exits = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "rank_exited" && e["attempt"] == 1)
+        .count();
+    assert_eq!(exits, 4, "{doc:#}");
     let resumed = ctx.run(&["logs", "crash", "--attempt", "2", "--rank", "0"]);
     assert!(
         String::from_utf8_lossy(&resumed.stdout).contains("resumed from checkpoint at step 20"),

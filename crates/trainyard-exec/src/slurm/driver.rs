@@ -1158,7 +1158,9 @@ impl<S: EventSink> Run<'_, S> {
             .get(&held.attempt)
             .is_some_and(|a| a.why_until.is_some());
         if held.status.success() && self.held.is_empty() && !holding {
+            let attempt = held.attempt;
             self.deliver(held);
+            self.check_gone(attempt);
         } else {
             self.held.push(held);
             self.settle_at
@@ -1185,8 +1187,14 @@ impl<S: EventSink> Run<'_, S> {
         self.held = keep;
         self.settle_at = (!self.held.is_empty()).then(|| Instant::now() + EXIT_SETTLE);
         ready.sort_by_key(|h| h.failed_at_ms);
+        let attempts: BTreeSet<u32> = ready.iter().map(|h| h.attempt).collect();
         for h in ready {
             self.deliver(h);
+        }
+        // Only after the whole batch: an attempt confirmed gone in the middle of it would
+        // have the rest of its exits ignored by the machine.
+        for attempt in attempts {
+            self.check_gone(attempt);
         }
     }
 
@@ -1214,7 +1222,6 @@ impl<S: EventSink> Run<'_, S> {
             status,
             stderr_tail,
         });
-        self.check_gone(attempt);
     }
 
     fn on_disconnect(&mut self, conn: u64) {
