@@ -27,7 +27,31 @@ pub(super) struct Context<'o> {
     skipped: AtomicU64,
     /// Node name → the input it came from, to report duplicates.
     names: Mutex<HashMap<String, String>>,
+    /// `pdsh` host buffers handed back after parsing, for the demultiplexer to refill.
+    spare: Mutex<Vec<HostBuffers>>,
 }
+
+/// The buffers one `pdsh` host's lines are gathered in: its text (prefixes removed) and the
+/// stream line of each line.
+///
+/// A 10,000-host stream fills 10,000 of them of a few hundred KB each; growing fresh ones
+/// (reallocations, page faults) cost more system time than reading the stream, so parsed
+/// hosts' buffers are reused.
+#[derive(Default)]
+pub(super) struct HostBuffers {
+    /// The host's text.
+    pub(super) text: Vec<u8>,
+    /// Stream line of each line of `text`.
+    pub(super) lines: Vec<usize>,
+}
+
+/// Most spare host buffers kept: enough for the hosts in flight between the demultiplexer and
+/// the workers (the queue), few enough to hold a few MiB.
+const SPARE_BUFFERS: usize = 16;
+
+/// Host buffers larger than this are freed, not kept: one huge host should not pin its
+/// memory for the rest of the stream.
+const SPARE_MAX_BYTES: usize = 4 << 20;
 
 /// Report progress at least every this many bytes read.
 const PROGRESS_EVERY: u64 = 1 << 20;
@@ -48,6 +72,7 @@ impl<'o> Context<'o> {
             nodes: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             names: Mutex::new(HashMap::new()),
+            spare: Mutex::new(Vec::new()),
         }
     }
 
@@ -113,6 +138,25 @@ impl<'o> Context<'o> {
                 names.insert(node.name.clone(), input.to_string());
                 FleetItem::Node(node)
             }
+        }
+    }
+
+    /// Empty buffers for a new `pdsh` host: spare ones when there are.
+    pub(super) fn host_buffers(&self) -> HostBuffers {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        spare.pop().unwrap_or_default()
+    }
+
+    /// Hands back a parsed host's buffers for reuse.
+    pub(super) fn recycle(&self, mut buffers: HostBuffers) {
+        if buffers.text.capacity() > SPARE_MAX_BYTES {
+            return;
+        }
+        buffers.text.clear();
+        buffers.lines.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buffers);
         }
     }
 

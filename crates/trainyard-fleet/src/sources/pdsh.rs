@@ -146,9 +146,10 @@ impl<'c, 'o> Demux<'c, 'o> {
         if self.pending.len() >= self.window {
             self.evict_one(sink);
         }
+        let buffers = self.ctx.host_buffers();
         let mut p = Pending {
-            text: Vec::new(),
-            lines: Vec::new(),
+            text: buffers.text,
+            lines: buffers.lines,
             last_active: self.tick,
             over_cap: false,
         };

@@ -7,7 +7,7 @@ use std::path::Path;
 use trainyard_pci::text::header_line::{split_address, split_host_prefix};
 use trainyard_snapshot::Snapshot;
 
-use super::context::{Context, Sink};
+use super::context::{Context, HostBuffers, Sink};
 use super::{archive, pdsh, FleetItem, Skipped};
 use crate::ingest;
 
@@ -200,6 +200,7 @@ impl Context<'_> {
                     lines: Some(&lines),
                 };
                 read_single(origin, &default_name, &bytes[..], sink);
+                self.recycle(HostBuffers { text: bytes, lines });
             }
         }
     }
