@@ -175,6 +175,10 @@ pub struct Fields {
     text: String,
     /// Per setting: start of its key, end of its key (start of its value), end of its value.
     spans: Vec<[u32; 3]>,
+    /// Hash index for [`Fields::get`], built on the first lookup of a device with more
+    /// than a few settings: rule engines look up dozens of keys per device, and a linear
+    /// scan over a hundred keys each time showed in `fleet analyze` profiles.
+    index: std::sync::OnceLock<Box<[u32]>>,
 }
 
 /// A borrowed key or value of a [`Fields`] entry: a `&str` that also offers `as_str()`.
@@ -239,6 +243,7 @@ impl Fields {
         Self {
             text: String::with_capacity(text),
             spans: Vec::with_capacity(n),
+            index: std::sync::OnceLock::new(),
         }
     }
 
@@ -264,6 +269,7 @@ impl Fields {
     /// Records the setting whose key is `text[start..key_end]` and whose value runs from
     /// `key_end` to the end of the text.
     pub(crate) fn push_span(&mut self, start: usize, key_end: usize) {
+        self.index.take();
         let end = self.text.len();
         match (
             u32::try_from(start),
@@ -278,7 +284,19 @@ impl Fields {
 
     /// The text buffer, for the tokenizer to write keys and values into directly.
     pub(crate) fn text_mut(&mut self) -> &mut String {
+        self.index.take();
         &mut self.text
+    }
+
+    /// Text and spans together, for the tokenizer's sink to append or reorder settings.
+    pub(crate) fn parts_mut(&mut self) -> (&mut String, &mut Vec<[u32; 3]>) {
+        self.index.take();
+        (&mut self.text, &mut self.spans)
+    }
+
+    /// The span table (key start, key end, value end per setting).
+    pub(crate) fn spans(&self) -> &[[u32; 3]] {
+        &self.spans
     }
 
     pub(crate) fn text(&self) -> &str {
@@ -289,20 +307,6 @@ impl Fields {
     pub(crate) fn key_at(&self, i: usize) -> &str {
         let [s, k, _] = self.spans[i];
         &self.text[s as usize..k as usize]
-    }
-
-    /// Extends the value of the last setting (whose value ends the text) with `parts`.
-    pub(crate) fn extend_last(&mut self, parts: &[&str]) {
-        if let Some(last) = self.spans.last_mut() {
-            let add: usize = parts.iter().map(|p| p.len()).sum();
-            let Ok(end) = u32::try_from(self.text.len() + add) else {
-                return;
-            };
-            for p in parts {
-                self.text.push_str(p);
-            }
-            last[2] = end;
-        }
     }
 
     /// Releases spare capacity (the tokenizer sizes buffers generously).
@@ -320,12 +324,64 @@ impl Fields {
     }
 
     /// Value of the first setting named `key`.
+    ///
+    /// A device with more than [`Fields::INDEX_FROM`] settings builds a hash index on the
+    /// first call (once; later calls probe it), so many lookups per device stay cheap.
     pub fn get(&self, key: &str) -> Option<&str> {
         let text = self.text.as_str();
-        self.spans.iter().find_map(|&[s, k, e]| {
+        if self.spans.len() <= Self::INDEX_FROM {
+            return self.spans.iter().find_map(|&[s, k, e]| {
+                let (s, k) = (s as usize, k as usize);
+                (k - s == key.len() && &text[s..k] == key).then(|| &text[k..e as usize])
+            });
+        }
+        let index = self.index.get_or_init(|| self.build_index());
+        let mask = index.len() - 1;
+        let mut pos = index_hash(key) & mask;
+        loop {
+            let slot = index[pos];
+            if slot == 0 {
+                return None;
+            }
+            let [s, k, e] = self.spans[slot as usize - 1];
             let (s, k) = (s as usize, k as usize);
-            (k - s == key.len() && &text[s..k] == key).then(|| &text[k..e as usize])
-        })
+            if &text[s..k] == key {
+                return Some(&text[k..e as usize]);
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+
+    /// Devices with at most this many settings are searched linearly by [`Fields::get`].
+    const INDEX_FROM: usize = 16;
+
+    /// Open-addressing table (linear probing, at most half full) of `1 + setting index` for
+    /// the first setting of every key; 0 is an empty slot.
+    fn build_index(&self) -> Box<[u32]> {
+        let size = (self.spans.len() * 2).next_power_of_two();
+        let mask = size - 1;
+        let mut table = vec![0u32; size].into_boxed_slice();
+        let text = self.text.as_str();
+        for (i, &[s, k, _]) in self.spans.iter().enumerate() {
+            let Ok(entry) = u32::try_from(i + 1) else {
+                break; // over 4 billion settings: not lspci output; the rest stay unindexed
+            };
+            let key = &text[s as usize..k as usize];
+            let mut pos = index_hash(key) & mask;
+            loop {
+                let slot = table[pos];
+                if slot == 0 {
+                    table[pos] = entry;
+                    break;
+                }
+                let [s2, k2, _] = self.spans[slot as usize - 1];
+                if &text[s2 as usize..k2 as usize] == key {
+                    break; // an earlier setting has this key: `get` returns that one
+                }
+                pos = (pos + 1) & mask;
+            }
+        }
+        table
     }
 
     /// Owned copies of the settings.
@@ -337,6 +393,13 @@ impl Fields {
             })
             .collect()
     }
+}
+
+/// Slot hash of a key in the [`Fields::get`] index.
+#[inline]
+fn index_hash(key: &str) -> usize {
+    // The high half: the multiplicative hash mixes upward, so its low bits are weak.
+    (crate::fxhash::hash_bytes(0, key.as_bytes()) >> 32) as usize
 }
 
 /// Iterator over [`Fields`].

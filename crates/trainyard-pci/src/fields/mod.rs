@@ -24,7 +24,12 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 
 use crate::caps;
-use crate::device::{Capability, Device, Field, Fields, Line};
+use crate::device::{Capability, Device, Field, Fields};
+
+mod memo;
+pub(crate) mod sink;
+
+use sink::Sink;
 
 /// Header registers whose whole content is one value (addresses, names, sizes).
 const OPAQUE_REGISTERS: &[&str] = &[
@@ -55,54 +60,225 @@ pub fn device_fields(dev: &Device) -> Vec<Field> {
 }
 
 thread_local! {
-    /// Buffers reused from device to device: after the first few devices, deriving fields
-    /// allocates only the device's own [`Fields`] (one text buffer and one span table).
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// Buffers and the line memo, reused from device to device: after the first few
+    /// devices, deriving fields allocates only the device's own [`Fields`].
+    static SCRATCH: RefCell<(Tokenizer, FieldBuilder)> = RefCell::default();
 }
 
 /// Derives the flat settings of a device (see the module docs for the rules).
 pub fn derive(dev: &Device) -> Fields {
     SCRATCH.with(|s| match s.try_borrow_mut() {
-        Ok(mut s) => s.derive(dev),
+        Ok(mut s) => {
+            let (tk, b) = &mut *s;
+            b.derive(tk, dev)
+        }
         // Only reachable if deriving re-entered itself; a fresh scratch is as good.
-        Err(_) => Scratch::default().derive(dev),
+        Err(_) => FieldBuilder::default().derive(&mut Tokenizer::default(), dev),
     })
 }
 
-/// Everything the tokenizer writes into, reused across devices.
+/// What tokenizing shares across devices: per-line buffers and the line memo. One per
+/// thread (or per parser); a [`FieldBuilder`] per device being read.
 #[derive(Default)]
-struct Scratch {
-    sink: Sink,
+pub(crate) struct Tokenizer {
     tmp: Tmp,
-    /// Key of the register the block's next continuation line extends.
-    cur: String,
-    /// Key prefix of the capability being tokenized (`MSI`, `VSEC[100]`).
-    prefix: String,
+    memo: memo::Memo,
+    /// The memo key of the line being tokenized.
+    key: Vec<u8>,
 }
 
-impl Scratch {
-    fn derive(&mut self, dev: &Device) -> Fields {
-        self.sink.reset();
-        let Self {
-            sink,
-            tmp,
-            cur,
-            prefix,
-        } = self;
-        tokenize_block(&dev.header, true, KeyOf::Plain, sink, tmp, cur);
-        for cap in &dev.capabilities {
-            prefix.clear();
-            write_capability_prefix(cap, prefix);
-            title_fields(cap, prefix, sink, tmp);
-            let tag = cap.tag.as_str();
-            let key_of = KeyOf::Capability {
-                prefix,
-                tag,
-                always: caps::is_multi_instance(tag) || !caps::registers_unprefixed(tag),
-            };
-            tokenize_block(&cap.lines, false, key_of, sink, tmp, cur);
+impl Tokenizer {
+    /// Memo lookups and hits so far.
+    pub(crate) fn memo_stats(&self) -> (u64, u64) {
+        (self.memo.lookups, self.memo.hits)
+    }
+}
+
+/// Tokenizer state carried from line to line within a block (header or one capability).
+#[derive(Default)]
+struct BlockState {
+    /// Key of the register the block's next continuation line extends.
+    cur: String,
+    /// Whether there is one.
+    has_cur: bool,
+}
+
+/// Derives one device's settings from its lines as they come: header lines and capability
+/// blocks may interleave (see [`sink`]); each line goes through the memo.
+#[derive(Default)]
+pub(crate) struct FieldBuilder {
+    sink: sink::Sink,
+    header: BlockState,
+    cap: BlockState,
+    /// Key prefix of the capability being read (`MSI`, `VSEC[100]`).
+    prefix: String,
+    /// Its tag.
+    tag: String,
+    /// Whether all its registers carry the prefix.
+    always: bool,
+    /// The capability's part of memo keys.
+    cap_key: Vec<u8>,
+}
+
+/// Memo key tags: what kind of line a key describes.
+const KEY_HEADER: u8 = 0;
+const KEY_CAP_LINE: u8 = 1;
+const KEY_CAP_TITLE: u8 = 2;
+
+/// Appends `s` to a memo key with its length, so that concatenated parts stay unambiguous.
+fn key_part(key: &mut Vec<u8>, s: &str) {
+    key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    key.extend_from_slice(s.as_bytes());
+}
+
+impl FieldBuilder {
+    /// Derives the settings of a whole device.
+    fn derive(&mut self, tk: &mut Tokenizer, dev: &Device) -> Fields {
+        self.start();
+        for line in &dev.header {
+            self.header_line(tk, line.depth, &line.text);
         }
-        sink.take()
+        for cap in &dev.capabilities {
+            self.capability(tk, cap);
+            for line in &cap.lines {
+                self.cap_line(tk, line.depth, &line.text);
+            }
+        }
+        self.finish()
+    }
+
+    /// Starts a device.
+    pub(crate) fn start(&mut self) {
+        self.sink.reset();
+        self.header.has_cur = false;
+        self.cap.has_cur = false;
+    }
+
+    /// Ends the device and returns its settings.
+    pub(crate) fn finish(&mut self) -> Fields {
+        self.sink.take()
+    }
+
+    /// A header line (`depth` 0: a register; more: its continuation).
+    pub(crate) fn header_line(&mut self, tk: &mut Tokenizer, depth: u8, text: &str) {
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        self.sink.cap = false;
+        tk.key.clear();
+        tk.key.push(KEY_HEADER);
+        self.line(tk, false, depth, text);
+    }
+
+    /// Starts a capability block: its title's settings, and the context of its lines.
+    pub(crate) fn capability(&mut self, tk: &mut Tokenizer, cap: &Capability) {
+        self.prefix.clear();
+        write_capability_prefix(cap, &mut self.prefix);
+        self.tag.clear();
+        self.tag.push_str(&cap.tag);
+        self.always = caps::is_multi_instance(&cap.tag) || !caps::registers_unprefixed(&cap.tag);
+        self.cap.has_cur = false;
+        self.cap_key.clear();
+        key_part(&mut self.cap_key, &self.tag);
+        key_part(&mut self.cap_key, &self.prefix);
+        self.sink.cap = true;
+
+        tk.key.clear();
+        tk.key.push(KEY_CAP_TITLE);
+        tk.key.extend_from_slice(&self.cap_key);
+        tk.key.push(u8::from(cap.offset == 0));
+        tk.key.extend_from_slice(cap.title.as_bytes());
+        let hash = memo::Memo::hash(&tk.key);
+        if let Some(hit) = tk.memo.get(hash, &tk.key) {
+            self.sink.push_recorded(hit.text, hit.spans, hit.hashes);
+            return;
+        }
+        let (from, first) = self.begin_recording();
+        title_fields(cap, &self.prefix, &mut self.sink, &mut tk.tmp);
+        if !self.sink.touched_old {
+            let added = self.sink.added_since(from, first);
+            tk.memo.insert(hash, &tk.key, added, "", false);
+        }
+    }
+
+    /// A line of the current capability.
+    pub(crate) fn cap_line(&mut self, tk: &mut Tokenizer, depth: u8, text: &str) {
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        self.sink.cap = true;
+        tk.key.clear();
+        tk.key.push(KEY_CAP_LINE);
+        tk.key.extend_from_slice(&self.cap_key);
+        self.line(tk, true, depth, text);
+    }
+
+    fn begin_recording(&mut self) -> (usize, usize) {
+        self.sink.line_start = self.sink.len();
+        self.sink.touched_old = false;
+        (self.sink.text_len(), self.sink.len())
+    }
+
+    /// Tokenizes a trimmed, non-empty line through the memo; `tk.key` holds the block part
+    /// of the memo key.
+    fn line(&mut self, tk: &mut Tokenizer, in_cap: bool, depth: u8, text: &str) {
+        let state = if in_cap {
+            &mut self.cap
+        } else {
+            &mut self.header
+        };
+        // A register line does not depend on the register before it; a continuation line
+        // extends the current register, which becomes part of the key.
+        if depth == 0 {
+            tk.key.push(0);
+        } else if state.has_cur {
+            tk.key.push(2);
+            key_part(&mut tk.key, &state.cur);
+        } else {
+            tk.key.push(1);
+        }
+        tk.key.extend_from_slice(text.as_bytes());
+        let hash = memo::Memo::hash(&tk.key);
+        if let Some(hit) = tk.memo.get(hash, &tk.key) {
+            self.sink.push_recorded(hit.text, hit.spans, hit.hashes);
+            state.cur.clear();
+            state.cur.push_str(hit.cur);
+            state.has_cur = hit.has_cur;
+            return;
+        }
+        self.sink.line_start = self.sink.len();
+        self.sink.touched_old = false;
+        let (from, first) = (self.sink.text_len(), self.sink.len());
+        let key_of = if in_cap {
+            KeyOf::Capability {
+                prefix: &self.prefix,
+                tag: &self.tag,
+                always: self.always,
+            }
+        } else {
+            KeyOf::Plain
+        };
+        let state = if in_cap {
+            &mut self.cap
+        } else {
+            &mut self.header
+        };
+        block_line(
+            !in_cap,
+            key_of,
+            state,
+            depth,
+            text,
+            &mut self.sink,
+            &mut tk.tmp,
+        );
+        if !self.sink.touched_old {
+            let added = self.sink.added_since(from, first);
+            tk.memo
+                .insert(hash, &tk.key, added, &state.cur, state.has_cur);
+        }
     }
 }
 
@@ -149,149 +325,6 @@ fn write_capability_prefix(cap: &Capability, out: &mut String) {
     out.push_str(&cap.tag);
     if caps::is_multi_instance(&cap.tag) {
         let _ = write!(out, "[{:x}]", cap.offset);
-    }
-}
-
-/// Names older lspci versions (before 3.7) printed for flags that newer ones renamed, mapped
-/// to the current names so that a fleet captured with mixed pciutils versions compares.
-fn canonical_key(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "DevCtl.Correctable" => "DevCtl.CorrErr",
-        "DevCtl.Non-Fatal" => "DevCtl.NonFatalErr",
-        "DevCtl.Fatal" => "DevCtl.FatalErr",
-        "DevCtl.Unsupported" => "DevCtl.UnsupReq",
-        "DevSta.UncorrErr" => "DevSta.NonFatalErr",
-        "DevSta.UnsuppReq" => "DevSta.UnsupReq",
-        "CESta.NonFatalErr" => "CESta.AdvNonFatalErr",
-        "CEMsk.NonFatalErr" => "CEMsk.AdvNonFatalErr",
-        "AERCap.GenCap" => "AERCap.ECRCGenCap",
-        "AERCap.CGenEn" => "AERCap.ECRCGenEn",
-        "AERCap.ChkCap" => "AERCap.ECRCChkCap",
-        "AERCap.ChkEn" => "AERCap.ECRCChkEn",
-        _ => return None,
-    })
-}
-
-/// Hash of a key for the uniqueness table.
-#[inline]
-fn hash_key(key: &[u8]) -> u32 {
-    (crate::fxhash::hash_bytes(0, key) >> 32) as u32
-}
-
-/// One slot of the key table: a key seen in this device and how often.
-#[derive(Clone, Copy, Default)]
-struct Slot {
-    /// Device generation that filled the slot; a slot of an older generation is empty, so
-    /// starting a device needs no clearing.
-    generation: u32,
-    /// Index of the setting that introduced the key.
-    field: u32,
-    hash: u32,
-    count: u32,
-}
-
-/// Collects fields, making keys unique.
-#[derive(Default)]
-struct Sink {
-    fields: Fields,
-    /// Open-addressing table (power-of-two size, linear probing) of the keys seen so far.
-    table: Vec<Slot>,
-    generation: u32,
-    used: usize,
-    /// Sizes of the previous device's settings, to size the next one's buffers.
-    last_text: usize,
-    last_len: usize,
-}
-
-impl Sink {
-    fn reset(&mut self) {
-        // Buffers sized like the previous device's: one allocation each, no regrowth.
-        let text = self.last_text.max(1024);
-        let n = self.last_len.max(64);
-        self.fields = Fields::with_capacity(text + text / 4, n + n / 4);
-        self.used = 0;
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 || self.table.is_empty() {
-            self.table = vec![Slot::default(); self.table.len().max(256)];
-            self.generation = 1;
-        }
-    }
-
-    fn take(&mut self) -> Fields {
-        let mut f = std::mem::take(&mut self.fields);
-        self.last_text = f.text().len();
-        self.last_len = f.len();
-        f.shrink_to_fit();
-        f
-    }
-
-    /// Pushes a setting whose key is the concatenation of `key`.
-    fn push(&mut self, key: &[&str], value: &str) {
-        let text = self.fields.text_mut();
-        let start = text.len();
-        for part in key {
-            text.push_str(part);
-        }
-        // `DevCtl: Report errors: Correctable+ ...` (lspci before 3.7) is a label, not a
-        // setting: its flags follow under their own names.
-        if value.is_empty() && text[start..].ends_with(".Report errors") {
-            text.truncate(start);
-            return;
-        }
-        if let Some(k) = canonical_key(&text[start..]) {
-            text.truncate(start);
-            text.push_str(k);
-        }
-        let hash = hash_key(&text.as_bytes()[start..]);
-        let new_index = self.fields.len();
-        let mask = self.table.len() - 1;
-        let mut pos = hash as usize & mask;
-        loop {
-            let slot = self.table[pos];
-            if slot.generation != self.generation {
-                self.table[pos] = Slot {
-                    generation: self.generation,
-                    field: u32::try_from(new_index).unwrap_or(u32::MAX),
-                    hash,
-                    count: 1,
-                };
-                self.used += 1;
-                break;
-            }
-            if slot.hash == hash
-                && self.fields.key_at(slot.field as usize) == &self.fields.text()[start..]
-            {
-                let n = slot.count + 1;
-                self.table[pos].count = n;
-                let _ = write!(self.fields.text_mut(), "#{n}");
-                break;
-            }
-            pos = (pos + 1) & mask;
-        }
-        let key_end = self.fields.text().len();
-        self.fields.text_mut().push_str(value);
-        self.fields.push_span(start, key_end);
-        if self.used * 2 > self.table.len() {
-            self.grow();
-        }
-    }
-
-    fn grow(&mut self) {
-        let size = self.table.len() * 2;
-        let old = std::mem::replace(&mut self.table, vec![Slot::default(); size]);
-        let mask = size - 1;
-        for slot in old.into_iter().filter(|s| s.generation == self.generation) {
-            let mut pos = slot.hash as usize & mask;
-            while self.table[pos].generation == self.generation {
-                pos = (pos + 1) & mask;
-            }
-            self.table[pos] = slot;
-        }
-    }
-
-    /// Appends to the value of the most recent field (a continuation such as `0dB preshoot`).
-    fn append_last(&mut self, sep: &str, text: &str) {
-        self.fields.extend_last(&[sep, text]);
     }
 }
 
@@ -366,61 +399,56 @@ fn express_title(title: &str, prefix: &str, sink: &mut Sink, tmp: &mut Tmp) {
     }
 }
 
-/// Groups lines into registers and tokenizes each. `cur` holds the key of the register that
-/// continuation lines extend.
-fn tokenize_block(
-    lines: &[Line],
+/// Tokenizes one trimmed, non-empty line of a block: a register line (`depth` 0) opens a
+/// register, a continuation line extends the current one (`state`).
+fn block_line(
     is_header: bool,
     key_of: KeyOf<'_>,
-    sink: &mut Sink,
+    state: &mut BlockState,
+    depth: u8,
+    text: &str,
+    sink: &mut sink::Sink,
     tmp: &mut Tmp,
-    cur: &mut String,
 ) {
-    let mut has_cur = false;
-    for line in lines {
-        let text = line.text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        if line.depth == 0 {
-            match split_register(text) {
-                // A name, not a setting: the numeric ids live in `Device::ids`, and names
-                // differ between pci.ids versions, so parse and decode would disagree.
-                Some(("Subsystem", _)) if is_header => has_cur = false,
-                Some((reg, content)) => {
-                    key_of.write(reg, cur);
-                    if is_opaque(reg, is_header) {
-                        collapse_into(content, &mut tmp.val);
-                        sink.push(&[cur], &tmp.val);
-                        has_cur = false;
-                        continue;
-                    }
-                    tokenize_content(cur, content, sink, tmp);
-                    has_cur = true;
-                }
-                None => {
-                    // A line with no register name (`End` in VPD, `Not readable`): kept whole.
-                    key_of.write("raw", cur);
-                    collapse_into(text, &mut tmp.val);
+    let BlockState { cur, has_cur } = state;
+    if depth == 0 {
+        match split_register(text) {
+            // A name, not a setting: the numeric ids live in `Device::ids`, and names
+            // differ between pci.ids versions, so parse and decode would disagree.
+            Some(("Subsystem", _)) if is_header => *has_cur = false,
+            Some((reg, content)) => {
+                key_of.write(reg, cur);
+                if is_opaque(reg, is_header) {
+                    collapse_into(content, &mut tmp.val);
                     sink.push(&[cur], &tmp.val);
-                    has_cur = false;
+                    *has_cur = false;
+                    return;
                 }
+                tokenize_content(cur, content, sink, tmp);
+                *has_cur = true;
             }
-            continue;
+            None => {
+                // A line with no register name (`End` in VPD, `Not readable`): kept whole.
+                key_of.write("raw", cur);
+                collapse_into(text, &mut tmp.val);
+                sink.push(&[cur], &tmp.val);
+                *has_cur = false;
+            }
         }
-        if let Some((reg, content)) = split_camel_register(text) {
-            key_of.write(reg, cur);
-            tokenize_content(cur, content, sink, tmp);
-            has_cur = true;
-            continue;
-        }
-        if has_cur {
-            tokenize_content(cur, text, sink, tmp);
-        } else {
-            key_of.write("raw", cur);
-            collapse_into(text, &mut tmp.val);
-            sink.push(&[cur], &tmp.val);
-        }
+        return;
+    }
+    if let Some((reg, content)) = split_camel_register(text) {
+        key_of.write(reg, cur);
+        tokenize_content(cur, content, sink, tmp);
+        *has_cur = true;
+        return;
+    }
+    if *has_cur {
+        tokenize_content(cur, text, sink, tmp);
+    } else {
+        key_of.write("raw", cur);
+        collapse_into(text, &mut tmp.val);
+        sink.push(&[cur], &tmp.val);
     }
 }
 
@@ -873,7 +901,7 @@ fn collapse_into(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::CapabilitySpace;
+    use crate::device::{CapabilitySpace, Line};
 
     fn fields_of(title: &str, tag: &str, lines: &[(u8, &str)]) -> Vec<(String, String)> {
         let dev = Device {
@@ -1058,24 +1086,6 @@ mod tests {
         assert_eq!(get(&f, "DevSta.NonFatalErr"), Some("-"));
         assert_eq!(get(&f, "DevSta.UnsupReq"), Some("+"));
         assert!(f.iter().all(|(k, _)| !k.contains("Report errors")));
-    }
-
-    #[test]
-    fn repeated_keys_are_numbered() {
-        let mut s = Sink::default();
-        s.reset();
-        s.push(&["a"], "1");
-        s.push(&["a"], "2");
-        s.push(&["a"], "3");
-        for i in 0..1000 {
-            s.push(&["k", &i.to_string()], "x");
-        }
-        s.push(&["a"], "4");
-        let f = s.take();
-        assert_eq!(f.key_at(1), "a#2");
-        assert_eq!(f.key_at(2), "a#3");
-        assert_eq!(f.key_at(1003), "a#4");
-        assert_eq!(f.get("k999"), Some("x"));
     }
 
     /// Found by the `lspci_text` fuzzer: a token ending in a multi-byte character.
