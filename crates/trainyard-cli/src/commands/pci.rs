@@ -218,7 +218,12 @@ fn parse(args: &PciArgs) -> anyhow::Result<Exit> {
     let Input { name, reader, .. } = input::open(args.input.as_deref())?;
     let mut printer = stdout_printer(args.format(), &name)?;
     let mut errors = Vec::new();
-    let mut lspci = LspciReader::new(reader);
+    // `--format fields` prints settings only: the parser need not keep each device's lines.
+    let mut lspci = if args.format() == Format::Fields {
+        LspciReader::fields_only(reader)
+    } else {
+        LspciReader::new(reader)
+    };
     for item in lspci.by_ref() {
         match item {
             Ok(dev) => printer.device(&dev)?,

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use super::header_line::{parse_title, split_address, split_bracket_id, split_host_prefix};
 use crate::caps;
 use crate::device::{BusNumbers, Capability, CapabilitySpace, Device, Line};
+use crate::fields::{FieldBuilder, Tokenizer};
 use crate::fxhash::FxBuild;
 
 /// A line that is not part of any device, with the reason.
@@ -51,6 +52,84 @@ struct Building {
     cap_open: bool,
     hex: Vec<u8>,
     hex_broken: bool,
+    /// Fields-only mode: settings derived line by line instead of lines kept.
+    lean: Option<LeanDevice>,
+}
+
+/// A device read in fields-only mode: its settings so far, and its last line, held back
+/// until the next line shows that no wrapped continuation will be appended to it.
+struct LeanDevice {
+    fields: Box<FieldBuilder>,
+    pending: Pending,
+    pending_text: String,
+    /// The header lines [`apply_header_identity`] reads (`Subsystem:`, `Bus:`, `Control:`).
+    identity: Vec<Line>,
+}
+
+impl LeanDevice {
+    /// Holds `text` back as the device's last line.
+    fn hold(&mut self, kind: Pending, text: &str) {
+        self.pending = kind;
+        self.pending_text.clear();
+        self.pending_text.push_str(text);
+    }
+}
+
+/// Derives the settings of the held-back line of `ld` (of device `dev`), now that no wrapped
+/// continuation can follow it.
+fn flush_pending(ld: &mut LeanDevice, dev: &Device, tk: &mut Tokenizer) {
+    let text = ld.pending_text.as_str();
+    match std::mem::replace(&mut ld.pending, Pending::None) {
+        Pending::None => {}
+        Pending::Header(depth) => {
+            if depth == 0
+                && (text.starts_with("Subsystem:")
+                    || text.starts_with("Bus:")
+                    || text.starts_with("Control:"))
+            {
+                ld.identity.push(Line::reg(text));
+            }
+            ld.fields.header_line(tk, depth, text);
+        }
+        Pending::CapTitle => {
+            if let Some(cap) = dev.capabilities.last() {
+                ld.fields.capability(tk, cap);
+            }
+        }
+        Pending::CapLine(depth) => ld.fields.cap_line(tk, depth, text),
+    }
+}
+
+impl std::fmt::Debug for LeanDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeanDevice")
+            .field("pending", &self.pending)
+            .field("pending_text", &self.pending_text)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the held-back line of a [`LeanDevice`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    None,
+    Header(u8),
+    CapTitle,
+    CapLine(u8),
+}
+
+/// Fields-only mode's shared state: the tokenizer with its line memo, and field builders
+/// of finished devices kept for reuse.
+#[derive(Default)]
+struct Lean {
+    tokenizer: Tokenizer,
+    spare: Vec<Box<FieldBuilder>>,
+}
+
+impl std::fmt::Debug for Lean {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lean").finish_non_exhaustive()
+    }
 }
 
 /// Streaming `lspci` text parser. See the [module docs](super).
@@ -66,12 +145,48 @@ pub struct TextParser {
     diagnostics: Vec<Diagnostic>,
     devices: usize,
     ready: VecDeque<Device>,
+    /// Set in fields-only mode ([`TextParser::fields_only`]).
+    lean: Option<Lean>,
 }
 
 impl TextParser {
     /// A parser at line 0.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A parser that derives each device's settings line by line and keeps no lines: the
+    /// devices it returns have [`Device::fields`], identity, bus numbers, driver and
+    /// capability titles, but empty [`Device::header`] and capability `lines`. Their
+    /// settings are the same as in full mode. For consumers of settings only (`--format
+    /// fields`): it saves a `String` per input line.
+    pub fn fields_only() -> Self {
+        Self {
+            lean: Some(Lean::default()),
+            ..Self::default()
+        }
+    }
+
+    /// Starts numbering lines after `line`: for a parser fed a piece of a larger input
+    /// that begins at line `line + 1`.
+    pub fn set_line_no(&mut self, line: usize) {
+        self.line_no = line;
+    }
+
+    /// Whether lines carry `pdsh` host prefixes, once the first device header line decided it.
+    pub fn pdsh(&self) -> Option<bool> {
+        self.pdsh
+    }
+
+    /// Presets whether lines carry `pdsh` host prefixes (for a parser fed a piece of an
+    /// input whose first piece decided it).
+    pub fn set_pdsh(&mut self, pdsh: Option<bool>) {
+        self.pdsh = pdsh;
+    }
+
+    /// Memo lookups and hits of fields-only mode so far (for benchmark notes).
+    pub fn memo_stats(&self) -> Option<(u64, u64)> {
+        self.lean.as_ref().map(|l| l.tokenizer.memo_stats())
     }
 
     /// Number of the last line pushed (1-based).
@@ -175,6 +290,16 @@ impl TextParser {
                     line: Some(self.line_no),
                     ..Device::default()
                 };
+                let lean = self.lean.as_mut().map(|l| {
+                    let mut fields = l.spare.pop().unwrap_or_default();
+                    fields.start();
+                    LeanDevice {
+                        fields,
+                        pending: Pending::None,
+                        pending_text: String::new(),
+                        identity: Vec::new(),
+                    }
+                });
                 let b = Building {
                     dev,
                     title: title.to_string(),
@@ -182,6 +307,7 @@ impl TextParser {
                     cap_open: false,
                     hex: Vec::new(),
                     hex_broken: false,
+                    lean,
                 };
                 match host {
                     None => self.building = Some(b),
@@ -232,15 +358,25 @@ impl TextParser {
     }
 
     fn indented(&mut self, host: Option<&str>, indent: usize, text: &str) {
-        let Some(b) = self.building_mut(host) else {
+        let (b, lean) = match host {
+            None => (self.building.as_mut(), self.lean.as_mut()),
+            Some(h) => (self.by_host.get_mut(h), self.lean.as_mut()),
+        };
+        let Some(b) = b else {
             self.diag(DiagnosticKind::Unexplained, text);
             return;
         };
+        if let (Some(ld), Some(lean)) = (b.lean.as_mut(), lean) {
+            flush_pending(ld, &b.dev, &mut lean.tokenizer);
+        }
         if indent == 1 {
             if let Some(rest) = text.strip_prefix("Capabilities:") {
                 b.dev.capabilities.push(capability_header(rest.trim()));
                 b.cap_open = true;
                 b.last = Last::CapTitle;
+                if let Some(ld) = b.lean.as_mut() {
+                    ld.pending = Pending::CapTitle;
+                }
                 return;
             }
             b.cap_open = false;
@@ -253,25 +389,38 @@ impl TextParser {
                     .filter(|s| !s.is_empty())
                     .collect();
             }
-            b.dev.header.push(Line::reg(text));
             b.last = Last::Header;
+            match b.lean.as_mut() {
+                Some(ld) => ld.hold(Pending::Header(0), text),
+                None => b.dev.header.push(Line::reg(text)),
+            }
             return;
         }
-        if b.cap_open {
-            if let Some(cap) = b.dev.capabilities.last_mut() {
-                cap.lines.push(Line {
-                    depth: (indent - 2) as u8,
-                    text: text.to_string(),
-                });
-                b.last = Last::CapLine;
-                return;
+        if b.cap_open && !b.dev.capabilities.is_empty() {
+            let depth = (indent - 2) as u8;
+            b.last = Last::CapLine;
+            match b.lean.as_mut() {
+                Some(ld) => ld.hold(Pending::CapLine(depth), text),
+                None => {
+                    if let Some(cap) = b.dev.capabilities.last_mut() {
+                        cap.lines.push(Line {
+                            depth,
+                            text: text.to_string(),
+                        });
+                    }
+                }
             }
+            return;
         }
-        b.dev.header.push(Line {
-            depth: (indent - 1).min(255) as u8,
-            text: text.to_string(),
-        });
+        let depth = (indent - 1).min(255) as u8;
         b.last = Last::Header;
+        match b.lean.as_mut() {
+            Some(ld) => ld.hold(Pending::Header(depth), text),
+            None => b.dev.header.push(Line {
+                depth,
+                text: text.to_string(),
+            }),
+        }
     }
 
     fn finish_host(&mut self, host: Option<&str>) {
@@ -287,12 +436,31 @@ impl TextParser {
             title,
             hex,
             hex_broken,
+            lean,
             ..
         } = b;
         let t = parse_title(&title);
         dev.ids = t.ids;
         dev.names = t.names;
-        apply_header_identity(&mut dev);
+        let lean = match (lean, self.lean.as_mut()) {
+            (Some(mut ld), Some(shared)) => {
+                flush_pending(&mut ld, &dev, &mut shared.tokenizer);
+                dev.fields = ld.fields.finish();
+                shared.spare.push(ld.fields);
+                Some(ld.identity)
+            }
+            _ => None,
+        };
+        let is_lean = lean.is_some();
+        match lean {
+            Some(identity) => {
+                // The few header lines identity comes from were kept aside.
+                dev.header = identity;
+                apply_header_identity(&mut dev);
+                dev.header = Vec::new();
+            }
+            None => apply_header_identity(&mut dev),
+        }
         if !hex.is_empty() && !hex_broken {
             if matches!(hex.len(), 64 | 256 | 4096) {
                 dev.config = Some(hex);
@@ -307,7 +475,9 @@ impl TextParser {
                 );
             }
         }
-        dev.derive_fields();
+        if !is_lean {
+            dev.derive_fields();
+        }
         self.devices += 1;
         self.ready.push_back(dev);
     }
@@ -347,8 +517,14 @@ fn indentation(line: &str) -> usize {
 }
 
 fn append_wrapped(b: &mut Building, text: &str) {
+    let held = b
+        .lean
+        .as_mut()
+        .filter(|ld| matches!(ld.pending, Pending::Header(_) | Pending::CapLine(_)))
+        .map(|ld| &mut ld.pending_text);
     let target: Option<&mut String> = match b.last {
         Last::Title => Some(&mut b.title),
+        Last::Header | Last::CapLine if held.is_some() => held,
         Last::Header => b.dev.header.last_mut().map(|l| &mut l.text),
         Last::CapTitle => b.dev.capabilities.last_mut().map(|c| &mut c.title),
         Last::CapLine => b

@@ -65,6 +65,20 @@ impl<R: BufRead> LspciReader<R> {
         }
     }
 
+    /// Reads lspci text from `input` in fields-only mode (see [`TextParser::fields_only`]):
+    /// the same settings, without keeping each device's lines.
+    pub fn fields_only(input: R) -> Self {
+        Self {
+            parser: TextParser::fields_only(),
+            ..Self::new(input)
+        }
+    }
+
+    /// The parser, for its line number and memo statistics.
+    pub fn parser(&self) -> &TextParser {
+        &self.parser
+    }
+
     /// Takes the diagnostics (lines that belong to no device) gathered so far.
     pub fn take_diagnostics(&mut self) -> Vec<Diagnostic> {
         self.parser.take_diagnostics()

@@ -9,7 +9,7 @@
 // Each includer uses a subset of these functions.
 #![allow(dead_code)]
 
-use trainyard_pci::text::parse_reader;
+use trainyard_pci::text::{parse_reader, LspciReader, ParseOutput};
 use trainyard_pci::{decode_config, read_hex_dumps, Device, PciAddress};
 
 /// Lengths of config space lspci and sysfs produce; the fuzzer also tries the input's own.
@@ -45,6 +45,49 @@ pub fn lspci_text(data: &[u8]) {
     }
     for dev in &out.devices {
         exercise_device(dev);
+    }
+    assert_fields_only_agrees(data, &out);
+}
+
+/// Parses `data` in fields-only mode (settings derived line by line, no lines kept).
+pub fn parse_fields_only(data: &[u8]) -> ParseOutput {
+    let mut reader = LspciReader::fields_only(data);
+    let mut out = ParseOutput::default();
+    for item in reader.by_ref() {
+        match item {
+            Ok(d) => out.devices.push(d),
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out.diagnostics = reader.take_diagnostics();
+    out
+}
+
+/// Fields-only mode must give every device the same settings and identity as full mode,
+/// and the same errors and diagnostics: `--format fields` relies on it.
+pub fn assert_fields_only_agrees(data: &[u8], full: &ParseOutput) {
+    let lean = parse_fields_only(data);
+    assert_eq!(lean.errors, full.errors);
+    assert_eq!(lean.diagnostics, full.diagnostics);
+    assert_eq!(lean.devices.len(), full.devices.len());
+    for (l, f) in lean.devices.iter().zip(&full.devices) {
+        assert_eq!(l.fields, f.fields, "settings of {}", f.address);
+        assert_eq!(
+            (&l.host, l.address, l.ids, &l.names, l.header_type, l.bus),
+            (&f.host, f.address, f.ids, &f.names, f.header_type, f.bus)
+        );
+        assert_eq!(
+            (&l.driver, &l.kernel_modules, &l.config, l.line),
+            (&f.driver, &f.kernel_modules, &f.config, f.line)
+        );
+        let titles = |d: &Device| -> Vec<(String, String, u16)> {
+            d.capabilities
+                .iter()
+                .map(|c| (c.tag.clone(), c.title.clone(), c.offset))
+                .collect()
+        };
+        assert_eq!(titles(l), titles(f));
+        assert!(l.header.is_empty() && l.capabilities.iter().all(|c| c.lines.is_empty()));
     }
 }
 

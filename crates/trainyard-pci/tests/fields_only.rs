@@ -1,0 +1,86 @@
+//! Fields-only parsing (what `trainyard pci parse --format fields` uses) against full
+//! parsing: the same settings, identity, errors and diagnostics on every text file of the
+//! corpus, on a `pdsh` stream with interleaved hosts, and on wrapped and out-of-order lines.
+
+mod support;
+
+use std::path::Path;
+
+use support::fuzz_harness::assert_fields_only_agrees;
+use trainyard_pci::text::parse_reader;
+
+fn check(data: &[u8]) {
+    let full = parse_reader(data);
+    assert_fields_only_agrees(data, &full);
+}
+
+#[test]
+fn corpus_files_agree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
+    let mut n = 0;
+    for sub in ["vvv", "gpu-servers", "faulty", "hex", "tree"] {
+        let Ok(rd) = std::fs::read_dir(root.join(sub)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_file() {
+                let data = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                check(&data);
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 30, "corpus missing: {n} files");
+}
+
+#[test]
+fn interleaved_pdsh_hosts_agree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/gpu-servers");
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .expect("gpu-servers corpus")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let texts: Vec<String> = files
+        .iter()
+        .take(2)
+        .map(|p| std::fs::read_to_string(p).expect("corpus file"))
+        .collect();
+    let (a, b): (Vec<&str>, Vec<&str>) = (texts[0].lines().collect(), texts[1].lines().collect());
+    let mut stream = String::new();
+    for i in 0..a.len().max(b.len()) {
+        if let Some(l) = a.get(i) {
+            stream.push_str(&format!("node1: {l}\n"));
+        }
+        if let Some(l) = b.get(i) {
+            stream.push_str(&format!("node2: {l}\n"));
+        }
+    }
+    check(stream.as_bytes());
+}
+
+#[test]
+fn wrapped_and_out_of_order_lines_agree() {
+    let text = "00:02.0 PCI bridge [0604]: Intel Corporation Device [8086:2f04] (rev 02)\n\
+                \tControl: I/O- Mem+ BusMaster+\n\
+                SERR+ FastB2B- DisINTx+\n\
+                \tBus: primary=00, secondary=03, subordinate=05, sec-latency=0\n\
+                \tCapabilities: [40] Express (v2) Root Port (Slot+),\n\
+                MSI 00\n\
+                \t\tDevCtl:\tCorrErr- NonFatalErr- FatalErr- UnsupReq-\n\
+                \t\t\tRlxdOrd+ ExtTag-\n\
+                PhantFunc- AuxPwr-\n\
+                00 01 02 03\n\
+                \tKernel driver in use: pcieport\n\
+                \t\tDevCtl: X+\n\
+                \tCapabilities: [100 v1] Vendor Specific Information: ID=0001 Rev=1 Len=010\n\
+                \t\tDevCtl:\tReport errors: Correctable+\n\
+                \t\t\t, more\n\
+                \tDevCtl: X-\n\
+                \n\
+                00:03.0 Host bridge: X\n\
+                \tControl: I/O+\n";
+    check(text.as_bytes());
+}
