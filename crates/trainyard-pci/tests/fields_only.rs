@@ -1,13 +1,15 @@
 //! Fields-only parsing (what `trainyard pci parse --format fields` uses) against full
 //! parsing: the same settings, identity, errors and diagnostics on every text file of the
 //! corpus, on a `pdsh` stream with interleaved hosts, and on wrapped and out-of-order lines.
+//! And parallel parsing in pieces against sequential parsing, in both modes.
 
 mod support;
 
 use std::path::Path;
 
 use support::fuzz_harness::assert_fields_only_agrees;
-use trainyard_pci::text::parse_reader;
+use trainyard_pci::text::{parallel, parse_reader, ParseOutput};
+use trainyard_pci::Device;
 
 fn check(data: &[u8]) {
     let full = parse_reader(data);
@@ -83,4 +85,91 @@ fn wrapped_and_out_of_order_lines_agree() {
                 00:03.0 Host bridge: X\n\
                 \tControl: I/O+\n";
     check(text.as_bytes());
+}
+
+/// Parses `data` with [`parallel::parse_parallel`] in small pieces and checks the result
+/// against the sequential reader in the same mode.
+fn check_parallel(data: &[u8], piece_bytes: usize, max_piece_bytes: usize) {
+    for fields_only in [false, true] {
+        let want = if fields_only {
+            support::fuzz_harness::parse_fields_only(data)
+        } else {
+            parse_reader(data)
+        };
+        let opts = parallel::Options {
+            threads: 2,
+            piece_bytes,
+            max_piece_bytes,
+            fields_only,
+        };
+        let mut got = ParseOutput::default();
+        let result: Result<(), ()> = parallel::parse_parallel(
+            data,
+            opts,
+            Vec::new,
+            |v: &mut Vec<Device>, d| v.push(d),
+            |piece| {
+                assert_eq!(piece.devices, piece.output.len());
+                got.devices.extend(piece.output);
+                got.errors.extend(piece.errors);
+                got.diagnostics.extend(piece.diagnostics);
+                Ok(())
+            },
+        );
+        assert!(result.is_ok());
+        assert_eq!(got.errors, want.errors);
+        assert_eq!(got.diagnostics, want.diagnostics);
+        assert_eq!(got.devices, want.devices);
+    }
+}
+
+fn corpus() -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
+    let mut files = Vec::new();
+    for sub in ["vvv", "gpu-servers", "faulty", "hex"] {
+        for e in std::fs::read_dir(root.join(sub)).expect("corpus").flatten() {
+            files.push(e.path());
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read(p).expect("corpus file"))
+        .collect()
+}
+
+#[test]
+fn parallel_pieces_agree_with_sequential_parsing() {
+    let files = corpus();
+    let mut all = Vec::new();
+    for f in &files {
+        // Small pieces (many cuts), and a piece cap small enough to fall back to one
+        // thread part way through.
+        check_parallel(f, 200, 1 << 20);
+        check_parallel(f, 64, 3000);
+        all.extend_from_slice(f);
+        if !all.ends_with(b"\n") {
+            all.push(b'\n');
+        }
+    }
+    // Damaged lines between devices: a long line, binary data, a truncated end.
+    all.extend_from_slice(b"00:1f.0 ISA bridge: X\n\tControl: I/O+\n");
+    all.extend_from_slice(&[b'x'; 5000]);
+    all.extend_from_slice(b"\n\x00\xff\n00:1f.1 SMBus: Y\n\tControl: I/O-");
+    check_parallel(&all, 4096, 1 << 20);
+    check_parallel(&all, 100_000, 1 << 20);
+}
+
+#[test]
+fn parallel_edge_inputs_agree() {
+    for data in [
+        &b""[..],
+        b"\n\n",
+        b"garbage only\n",
+        b"node1: 00:00.0 Host bridge: X\nnode1: \tControl: I/O+\n",
+        b"00:00.0 Host bridge: X",
+    ] {
+        check_parallel(data, 1, 2);
+        check_parallel(data, 1 << 20, 1 << 21);
+    }
 }

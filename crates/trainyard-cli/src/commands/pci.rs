@@ -1,12 +1,11 @@
 //! `trainyard pci parse` and `trainyard pci decode`.
 
-use std::fmt::Write as _;
 use std::io::{BufRead, Read, Write};
 
 use anyhow::Context;
 use owo_colors::OwoColorize;
 use serde::Serialize;
-use trainyard_pci::text::{read_limited_line, Diagnostic, DiagnosticKind, LspciReader};
+use trainyard_pci::text::{parallel, read_limited_line, Diagnostic, DiagnosticKind};
 use trainyard_pci::{decode_config, Device, HexDumpReader, PciAddress};
 
 use crate::args::{DecodeArgs, Format, PciArgs, PciCommand};
@@ -48,9 +47,7 @@ struct Printer<W: Write> {
     format: Format,
     count: usize,
     color: bool,
-    /// Reused per device: the `[HOST\t]ADDRESS\t` prefix of `--format fields` lines.
-    buf: String,
-    /// Reused per device: its `--format fields` lines.
+    /// Reused per device: its formatted output.
     lines: Vec<u8>,
 }
 
@@ -61,7 +58,6 @@ impl<W: Write> Printer<W> {
             format,
             count: 0,
             color,
-            buf: String::new(),
             lines: Vec::new(),
         };
         if format == Format::Json {
@@ -75,50 +71,24 @@ impl<W: Write> Printer<W> {
     }
 
     fn device(&mut self, dev: &Device) -> anyhow::Result<()> {
-        match self.format {
-            Format::Human => {
-                let mut text = String::with_capacity(2048);
-                trainyard_pci::render::render_device(dev, &mut text);
-                let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-                if self.color {
-                    writeln!(self.out, "{}", first.bold())?;
-                } else {
-                    writeln!(self.out, "{first}")?;
-                }
-                writeln!(self.out, "{rest}")?;
-            }
-            Format::Fields => {
-                // One buffer per device, written at once: formatting the address and going
-                // through `write!` per setting was a fifth of `parse --format fields`.
-                let prefix_len = {
-                    let buf = &mut self.buf;
-                    buf.clear();
-                    if let Some(h) = &dev.host {
-                        buf.push_str(h);
-                        buf.push('\t');
-                    }
-                    let _ = write!(buf, "{}\t", dev.address);
-                    buf.len()
-                };
-                self.lines.clear();
-                for (key, value) in dev.fields_iter() {
-                    self.lines
-                        .extend_from_slice(&self.buf.as_bytes()[..prefix_len]);
-                    self.lines.extend_from_slice(key.as_bytes());
-                    self.lines.push(b'\t');
-                    self.lines.extend_from_slice(value.as_bytes());
-                    self.lines.push(b'\n');
-                }
-                self.out.write_all(&self.lines)?;
-            }
-            Format::Json => {
-                if self.count > 0 {
-                    self.out.write_all(b",")?;
-                }
-                serde_json::to_writer(&mut self.out, dev)?;
-            }
-        }
-        self.count += 1;
+        self.lines.clear();
+        format_device(self.format, self.color, dev, &mut self.lines);
+        let mut lines = std::mem::take(&mut self.lines);
+        let written = self.devices(&lines, 1);
+        lines.clear();
+        self.lines = lines;
+        written
+    }
+
+    /// Writes `count` devices formatted by [`format_device`] into `bytes`.
+    fn devices(&mut self, bytes: &[u8], count: usize) -> anyhow::Result<()> {
+        // Every JSON device starts with a comma; the first of the list must not.
+        let bytes = match bytes.first() {
+            Some(b',') if self.format == Format::Json && self.count == 0 => &bytes[1..],
+            _ => bytes,
+        };
+        self.out.write_all(bytes)?;
+        self.count += count;
         Ok(())
     }
 
@@ -134,6 +104,56 @@ impl<W: Write> Printer<W> {
         }
         self.out.flush()?;
         Ok(())
+    }
+}
+
+/// Appends `dev` in `format` to `out`: `--format fields` lines, the human view (its first
+/// line bold with `color`), or the device's JSON after a comma. A pure function of the
+/// device, so parser threads can format their own devices.
+fn format_device(format: Format, color: bool, dev: &Device, out: &mut Vec<u8>) {
+    match format {
+        Format::Human => {
+            let mut text = String::with_capacity(2048);
+            trainyard_pci::render::render_device(dev, &mut text);
+            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+            // Writing into a Vec cannot fail.
+            let _ = if color {
+                writeln!(out, "{}", first.bold())
+            } else {
+                writeln!(out, "{first}")
+            };
+            let _ = writeln!(out, "{rest}");
+        }
+        Format::Fields => {
+            // The `[HOST\t]ADDRESS\t` prefix once per device; formatting the address and
+            // going through `write!` per setting was a fifth of `parse --format fields`.
+            let start = out.len();
+            if let Some(h) = &dev.host {
+                out.extend_from_slice(h.as_bytes());
+                out.push(b'\t');
+            }
+            let _ = write!(out, "{}\t", dev.address);
+            let prefix = start..out.len();
+            let mut first = true;
+            for (key, value) in dev.fields_iter() {
+                if !first {
+                    out.extend_from_within(prefix.clone());
+                }
+                first = false;
+                out.extend_from_slice(key.as_bytes());
+                out.push(b'\t');
+                out.extend_from_slice(value.as_bytes());
+                out.push(b'\n');
+            }
+            if first {
+                out.truncate(start); // no settings: no lines
+            }
+        }
+        Format::Json => {
+            out.push(b',');
+            // Serializing a Device into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, dev);
+        }
     }
 }
 
@@ -216,24 +236,31 @@ fn skipped_line(d: Diagnostic) -> SkippedLine {
 
 fn parse(args: &PciArgs) -> anyhow::Result<Exit> {
     let Input { name, reader, .. } = input::open(args.input.as_deref())?;
-    let mut printer = stdout_printer(args.format(), &name)?;
+    let format = args.format();
+    let mut printer = stdout_printer(format, &name)?;
+    let color = printer.color;
     let mut errors = Vec::new();
-    // `--format fields` prints settings only: the parser need not keep each device's lines.
-    let mut lspci = if args.format() == Format::Fields {
-        LspciReader::fields_only(reader)
-    } else {
-        LspciReader::new(reader)
+    let mut diagnostics = Vec::new();
+    let opts = parallel::Options {
+        // `--format fields` prints settings only: the parser need not keep device lines.
+        fields_only: format == Format::Fields,
+        ..parallel::Options::default()
     };
-    for item in lspci.by_ref() {
-        match item {
-            Ok(dev) => printer.device(&dev)?,
-            Err(e) => errors.push(InputError {
+    parallel::parse_parallel(
+        reader,
+        opts,
+        Vec::new,
+        |out: &mut Vec<u8>, dev| format_device(format, color, &dev, out),
+        |piece| -> anyhow::Result<()> {
+            printer.devices(&piece.output, piece.devices)?;
+            errors.extend(piece.errors.into_iter().map(|e| InputError {
                 line: Some(e.line),
                 message: e.kind.to_string(),
-            }),
-        }
-    }
-    let diagnostics = lspci.take_diagnostics();
+            }));
+            diagnostics.extend(piece.diagnostics);
+            Ok(())
+        },
+    )?;
     let bad_hex = diagnostics
         .iter()
         .any(|d| matches!(d.kind, DiagnosticKind::BadHexRow(_)));

@@ -73,6 +73,10 @@ pub(crate) struct Sink {
     /// Sizes of the previous device's settings, to size the next one's buffers.
     last_text: usize,
     last_len: usize,
+    /// Scratch space for [`Sink::put_header_first`].
+    order: Vec<usize>,
+    moved_spans: Vec<[u32; 3]>,
+    moved_hashes: Vec<u32>,
 }
 
 impl Sink {
@@ -231,12 +235,19 @@ impl Sink {
 
     /// Stable partition of the settings: header group, then capability group.
     fn put_header_first(&mut self) {
+        let order = &mut self.order;
+        order.clear();
+        order.extend((0..self.in_cap.len()).filter(|&i| !self.in_cap[i]));
+        order.extend((0..self.in_cap.len()).filter(|&i| self.in_cap[i]));
         let (_, spans) = self.fields.parts_mut();
-        let mut order: Vec<usize> = (0..spans.len()).filter(|&i| !self.in_cap[i]).collect();
-        order.extend((0..spans.len()).filter(|&i| self.in_cap[i]));
-        *spans = order.iter().map(|&i| spans[i]).collect();
-        self.hashes = order.iter().map(|&i| self.hashes[i]).collect();
-        self.in_cap = order.iter().map(|&i| self.in_cap[i]).collect();
+        self.moved_spans.clear();
+        self.moved_spans.extend(order.iter().map(|&i| spans[i]));
+        std::mem::swap(spans, &mut self.moved_spans);
+        self.moved_hashes.clear();
+        self.moved_hashes
+            .extend(order.iter().map(|&i| self.hashes[i]));
+        std::mem::swap(&mut self.hashes, &mut self.moved_hashes);
+        // `in_cap` is not read again for this device.
     }
 
     /// Makes keys unique: the second setting named `k` becomes `k#2`, the third `k#3`.
@@ -247,8 +258,6 @@ impl Sink {
             self.generation = 1;
         }
         self.used = 0;
-        // (setting, number) of every repeat; none in real dumps.
-        let mut repeats: Vec<(usize, u32)> = Vec::new();
         for i in 0..self.fields.len() {
             let hash = self.hashes[i];
             let mask = self.table.len() - 1;
@@ -270,7 +279,7 @@ impl Sink {
                 {
                     let n = slot.count + 1;
                     self.table[pos].count = n;
-                    repeats.push((i, n));
+                    self.rename_repeat(i, n);
                     break;
                 }
                 pos = (pos + 1) & mask;
@@ -279,27 +288,23 @@ impl Sink {
                 self.grow();
             }
         }
-        if repeats.is_empty() {
-            return;
-        }
-        // Rewrite the text with the numbers after the repeated keys.
-        let old = std::mem::take(&mut self.fields);
-        let mut out = Fields::with_capacity(old.text().len() + repeats.len() * 3, old.len());
-        let mut next = repeats.iter().peekable();
-        for (i, &[s, k, e]) in old.spans().iter().enumerate() {
-            let text = out.text_mut();
-            let start = text.len();
-            text.push_str(&old.text()[s as usize..k as usize]);
-            if let Some(&&(_, n)) = next.peek().filter(|(r, _)| *r == i) {
-                next.next();
-                text.push('#');
-                text.push_str(&n.to_string());
-            }
-            let key_end = text.len();
-            text.push_str(&old.text()[k as usize..e as usize]);
-            out.push_span(start, key_end);
-        }
-        self.fields = out;
+    }
+
+    /// Rewrites setting `i` at the end of the text with `#n` after its key (none in most
+    /// devices; the old bytes stay unused).
+    fn rename_repeat(&mut self, i: usize, n: u32) {
+        let (text, spans) = self.fields.parts_mut();
+        let [s, k, e] = spans[i];
+        let suffix = format!("#{n}");
+        let start = text.len();
+        let Ok(end) = u32::try_from(start + (e - s) as usize + suffix.len()) else {
+            return; // over 4 GiB of settings in one device: not lspci output
+        };
+        text.extend_from_within(s as usize..k as usize);
+        text.push_str(&suffix);
+        let key_end = text.len() as u32;
+        text.extend_from_within(k as usize..e as usize);
+        spans[i] = [start as u32, key_end, end];
     }
 
     fn grow(&mut self) {

@@ -11,10 +11,11 @@
 //! `pdsh`/`clush`.
 
 pub mod header_line;
+pub mod parallel;
 mod parser;
 mod reader;
 
-pub use parser::{Diagnostic, DiagnosticKind, TextParser};
+pub use parser::{pdsh_decision, starts_device, Diagnostic, DiagnosticKind, TextParser};
 pub use reader::{
     parse_reader, parse_str, read_limited_line, LspciReader, ParseError, ParseErrorKind,
     ParseOutput, MAX_LINE_LEN,

@@ -257,17 +257,11 @@ impl TextParser {
             Some(false) => (None, raw),
             Some(true) => split_host_prefix(raw),
             None => {
-                let (host, rest) = split_host_prefix(raw);
-                if let Some(h) = host {
-                    if split_address(rest).is_some() && !looks_like_register(h) {
-                        self.pdsh = Some(true);
-                        return (Some(h), rest);
-                    }
+                self.pdsh = pdsh_decision(raw);
+                match self.pdsh {
+                    Some(true) => split_host_prefix(raw),
+                    _ => (None, raw),
                 }
-                if split_address(raw).is_some() {
-                    self.pdsh = Some(false);
-                }
-                (None, raw)
             }
         }
     }
@@ -282,7 +276,7 @@ impl TextParser {
 
     fn column_zero(&mut self, host: Option<&str>, text: &str) {
         if let Some((address, title)) = split_address(text) {
-            if title.is_empty() || title.contains(':') || title.starts_with("Class") {
+            if is_device_title(title) {
                 self.finish_host(host);
                 let dev = Device {
                     host: host.map(str::to_string),
@@ -481,6 +475,36 @@ impl TextParser {
         self.devices += 1;
         self.ready.push_back(dev);
     }
+}
+
+/// What a line (without its newline and `\r`) decides about `pdsh` host prefixes: the
+/// first line with a device address decides, `Some(true)` when the address follows a
+/// `host: ` prefix. `None`: this line decides nothing.
+pub fn pdsh_decision(raw: &str) -> Option<bool> {
+    let (host, rest) = split_host_prefix(raw);
+    if let Some(h) = host {
+        if split_address(rest).is_some() && !looks_like_register(h) {
+            return Some(true);
+        }
+    }
+    split_address(raw).is_some().then_some(false)
+}
+
+/// Whether `raw` (one line without its newline) starts a new device in input without
+/// `pdsh` prefixes: where such input can be cut into pieces that parse independently
+/// (everything before it belongs to earlier devices).
+pub fn starts_device(raw: &str) -> bool {
+    let line = raw.strip_suffix('\r').unwrap_or(raw);
+    let text = line.trim_end();
+    !text.is_empty()
+        && indentation(line) == 0
+        && split_address(text).is_some_and(|(_, title)| is_device_title(title))
+}
+
+/// Whether what follows an address at column 0 makes the line a device header (and not a
+/// wrapped continuation that happens to start with something address-like).
+fn is_device_title(title: &str) -> bool {
+    title.is_empty() || title.contains(':') || title.starts_with("Class")
 }
 
 /// `[sudo] password for ...`, `$ sudo lspci -vvv`, `# lspci -xxx`, ```` ``` ````.

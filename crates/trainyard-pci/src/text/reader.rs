@@ -51,6 +51,10 @@ pub struct LspciReader<R> {
     buf: Vec<u8>,
     pending_errors: VecDeque<ParseError>,
     done: bool,
+    /// Whether the input is a piece of a larger one (no `NoDevices` error at its end).
+    piece: bool,
+    /// Whether the input ended at its end (not at a read error).
+    clean_end: bool,
 }
 
 impl<R: BufRead> LspciReader<R> {
@@ -62,6 +66,8 @@ impl<R: BufRead> LspciReader<R> {
             buf: Vec::with_capacity(256),
             pending_errors: VecDeque::new(),
             done: false,
+            piece: false,
+            clean_end: false,
         }
     }
 
@@ -72,6 +78,22 @@ impl<R: BufRead> LspciReader<R> {
             parser: TextParser::fields_only(),
             ..Self::new(input)
         }
+    }
+
+    /// Reads a piece of a larger input that starts at a device boundary
+    /// ([`super::starts_device`]): lines are numbered after `lines_before`, `pdsh` is what
+    /// the input's first pieces decided, and an empty piece is no error (the whole input
+    /// decides whether it had devices).
+    pub fn piece(mut self, lines_before: usize, pdsh: Option<bool>) -> Self {
+        self.parser.set_line_no(lines_before);
+        self.parser.set_pdsh(pdsh);
+        self.piece = true;
+        self
+    }
+
+    /// Whether the input was read to its end without a read error (once iteration is over).
+    pub fn reached_end(&self) -> bool {
+        self.clean_end
     }
 
     /// The parser, for its line number and memo statistics.
@@ -126,8 +148,9 @@ impl<R: BufRead> LspciReader<R> {
                 }
                 Ok(None) => {
                     self.done = true;
+                    self.clean_end = true;
                     self.parser.finish();
-                    if self.parser.devices_seen() == 0 {
+                    if self.parser.devices_seen() == 0 && !self.piece {
                         self.pending_errors.push_back(ParseError {
                             line: self.parser.line_no(),
                             kind: ParseErrorKind::NoDevices,
@@ -180,7 +203,7 @@ impl<R: BufRead> Iterator for LspciReader<R> {
 /// printed as the raw byte `'A' + pin - 1`, VPD strings are vendor bytes), so a few invalid
 /// sequences are replaced with U+FFFD; NUL bytes or more than a few invalid sequences mean
 /// the input is not text.
-fn line_text(bytes: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+pub(crate) fn line_text(bytes: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
     if memchr::memchr(0, bytes).is_some() {
         return None;
     }

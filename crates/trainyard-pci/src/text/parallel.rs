@@ -1,0 +1,398 @@
+//! Parsing one lspci text stream on several threads, in bounded memory, with results in
+//! input order.
+//!
+//! The input is cut into pieces of about [`Options::piece_bytes`] at lines that start a
+//! device ([`starts_device`]): everything before such a line belongs to earlier devices, so
+//! each piece parses on its own exactly as it would inside the whole stream (lines numbered
+//! from the piece's first line, `pdsh` decided by the stream's start). Worker threads parse
+//! pieces and turn their devices into the caller's output (`T`); the calling thread reads,
+//! cuts, and hands finished pieces to the caller in input order. At most two pieces per
+//! worker are in flight, so memory stays at a few pieces whatever the input size.
+//!
+//! `pdsh` streams (hosts interleave, so no line ends every open device) and inputs where no
+//! device starts within [`Options::max_piece_bytes`] are parsed on the calling thread from
+//! that point on, with the same results.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read};
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+use super::parser::{pdsh_decision, starts_device, Diagnostic};
+use super::reader::{line_text, LspciReader, ParseError, ParseErrorKind, MAX_LINE_LEN};
+use crate::device::Device;
+
+/// How to parse.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    /// Target size of a piece.
+    pub piece_bytes: usize,
+    /// Largest piece: past this without a device start, the rest is parsed on one thread.
+    pub max_piece_bytes: usize,
+    /// Parse in fields-only mode ([`super::TextParser::fields_only`]).
+    pub fields_only: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            piece_bytes: 4 << 20,
+            max_piece_bytes: 64 << 20,
+            fields_only: false,
+        }
+    }
+}
+
+/// One piece of the input, parsed: the caller's output for its devices, and the errors and
+/// diagnostics of its lines, in order.
+#[derive(Debug)]
+pub struct Piece<T> {
+    /// What the caller made of the piece's devices (see [`parse_parallel`]).
+    pub output: T,
+    /// Number of devices.
+    pub devices: usize,
+    /// Rejected lines and input-level errors.
+    pub errors: Vec<ParseError>,
+    /// Lines that belong to no device.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses `input` on `opts.threads` workers. Each worker starts a piece's output with
+/// `init()` and adds each of its devices with `each`; `emit` receives the pieces in input
+/// order and may stop everything by returning an error, which is returned.
+///
+/// The concatenation of the pieces' devices, errors and diagnostics equals what
+/// [`LspciReader`] gives for the whole input (in the same mode): the same devices in the
+/// same order, and the same errors and diagnostics with the same line numbers.
+pub fn parse_parallel<R, T, E>(
+    mut input: R,
+    opts: Options,
+    init: impl Fn() -> T + Sync,
+    each: impl Fn(&mut T, Device) + Sync,
+    mut emit: impl FnMut(Piece<T>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    R: BufRead,
+    T: Send,
+{
+    let threads = opts.threads.max(1);
+    let mut cutter = Cutter::default();
+    let mut done = cutter.fill(&mut input, opts.piece_bytes);
+    // Decide `pdsh` from the stream's start, as the sequential parser would.
+    let pdsh = loop {
+        if let Some(d) = cutter.pdsh_decision(done) {
+            break Some(d);
+        }
+        if done || cutter.buf.len() >= opts.max_piece_bytes {
+            break None;
+        }
+        done = cutter.fill(&mut input, cutter.buf.len() + opts.piece_bytes);
+    };
+    let parallel = pdsh == Some(false) && threads > 1;
+    let (init, each) = (&init, &each);
+
+    let mut order = InOrder::default();
+    let (job_tx, job_rx) = mpsc::channel::<(usize, Vec<u8>, usize)>();
+    let job_rx = Mutex::new(job_rx);
+    let (out_tx, out_rx) = mpsc::channel::<(usize, Piece<T>, usize)>();
+    let fallback = std::thread::scope(|scope| -> Result<bool, E> {
+        if !parallel {
+            return Ok(true);
+        }
+        for _ in 0..threads {
+            let (job_rx, out_tx) = (&job_rx, out_tx.clone());
+            scope.spawn(move || loop {
+                let job = match job_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok((index, bytes, lines_before)) = job else {
+                    return;
+                };
+                let (piece, end_line) =
+                    parse_piece(&bytes, lines_before, pdsh, opts.fields_only, init, each);
+                if out_tx.send((index, piece, end_line)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(out_tx);
+        let mut sent = 0usize;
+        loop {
+            let cut = if done {
+                Some(cutter.buf.len())
+            } else {
+                cutter.cut_point()
+            };
+            let Some(cut) = cut else {
+                if cutter.buf.len() >= opts.max_piece_bytes {
+                    break; // no device start in sight: the rest goes on this thread
+                }
+                done = cutter.fill(&mut input, cutter.buf.len() + opts.piece_bytes);
+                continue;
+            };
+            let (bytes, lines_before) = cutter.take(cut);
+            if !bytes.is_empty() {
+                // Workers stop only when the job channel closes, so sending cannot fail.
+                let _ = job_tx.send((sent, bytes, lines_before));
+                sent += 1;
+            }
+            // At most two pieces per worker in flight.
+            while sent - order.next >= 2 * threads {
+                if !order.wait_one(&out_rx, &mut emit)? {
+                    break;
+                }
+            }
+            if done && cutter.buf.is_empty() {
+                break;
+            }
+            if !done {
+                done = cutter.fill(&mut input, opts.piece_bytes);
+            }
+        }
+        drop(job_tx);
+        while order.next < sent {
+            if !order.wait_one(&out_rx, &mut emit)? {
+                break;
+            }
+        }
+        Ok(!(done && cutter.buf.is_empty()))
+    })?;
+
+    if fallback {
+        let rest = std::mem::take(&mut cutter.buf);
+        let chained = std::io::Cursor::new(rest).chain(input);
+        let reader = if opts.fields_only {
+            LspciReader::fields_only(chained)
+        } else {
+            LspciReader::new(chained)
+        };
+        let mut reader = reader.piece(cutter.lines_before, pdsh);
+        let mut piece = empty_piece(init);
+        while let Some(item) = reader.next() {
+            match item {
+                Ok(dev) => {
+                    each(&mut piece.output, dev);
+                    piece.devices += 1;
+                    if piece.devices >= 4096 {
+                        piece.diagnostics = reader.take_diagnostics();
+                        order.devices += piece.devices;
+                        emit(std::mem::replace(&mut piece, empty_piece(init)))?;
+                    }
+                }
+                Err(e) => piece.errors.push(e),
+            }
+        }
+        piece.diagnostics = reader.take_diagnostics();
+        order.devices += piece.devices;
+        order.end_line = reader.parser().line_no();
+        let clean_end = reader.reached_end();
+        if clean_end {
+            if let Some(message) = cutter.io_error.take() {
+                piece.errors.push(ParseError {
+                    line: order.end_line + 1,
+                    kind: ParseErrorKind::Io(message),
+                });
+            } else if order.devices == 0 {
+                piece.errors.push(ParseError {
+                    line: order.end_line,
+                    kind: ParseErrorKind::NoDevices,
+                });
+            }
+        }
+        return emit(piece);
+    }
+    let mut piece = empty_piece(init);
+    if let Some(message) = cutter.io_error.take() {
+        piece.errors.push(ParseError {
+            line: order.end_line + 1,
+            kind: ParseErrorKind::Io(message),
+        });
+    } else if order.devices == 0 {
+        piece.errors.push(ParseError {
+            line: order.end_line,
+            kind: ParseErrorKind::NoDevices,
+        });
+    } else {
+        return Ok(());
+    }
+    emit(piece)
+}
+
+/// The input not yet handed out, and where it starts.
+#[derive(Default)]
+struct Cutter {
+    buf: Vec<u8>,
+    /// Lines in everything handed out before `buf`.
+    lines_before: usize,
+    /// `buf[..checked]` holds no device start after its first line (see `cut_point`).
+    checked: usize,
+    /// Lines of `buf` already checked for the `pdsh` decision.
+    decided_upto: usize,
+    /// A read error, which ended the input.
+    io_error: Option<String>,
+}
+
+impl Cutter {
+    /// Reads until `buf` holds `want` bytes; returns whether the input has ended.
+    fn fill<R: BufRead>(&mut self, input: &mut R, want: usize) -> bool {
+        while self.buf.len() < want {
+            let available = match input.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.io_error = Some(e.to_string());
+                    return true;
+                }
+            };
+            if available.is_empty() {
+                return true;
+            }
+            let n = available.len();
+            self.buf.extend_from_slice(available);
+            input.consume(n);
+        }
+        false
+    }
+
+    /// What the lines read so far decide about `pdsh` prefixes (complete lines, and at the
+    /// end of input the last one), skipping lines the reader rejects.
+    fn pdsh_decision(&mut self, at_end: bool) -> Option<bool> {
+        while self.decided_upto < self.buf.len() {
+            let rest = &self.buf[self.decided_upto..];
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], self.decided_upto + i + 1),
+                None if at_end => (rest, self.buf.len()),
+                None => return None,
+            };
+            self.decided_upto = next;
+            if line.len() > MAX_LINE_LEN {
+                continue;
+            }
+            if let Some(text) = line_text(line) {
+                let raw = text.strip_suffix('\r').unwrap_or(&text);
+                if let Some(d) = pdsh_decision(raw) {
+                    return Some(d);
+                }
+            }
+        }
+        None
+    }
+
+    /// Where to cut `buf`: the start of its last complete line that starts a device, if
+    /// that is not the first line.
+    fn cut_point(&mut self) -> Option<usize> {
+        let last_nl = memchr::memrchr(b'\n', &self.buf)?;
+        let mut line_end = last_nl;
+        for nl in memchr::memrchr_iter(b'\n', &self.buf[..last_nl]) {
+            if nl < self.checked {
+                break;
+            }
+            let line = &self.buf[nl + 1..line_end];
+            if line.len() <= MAX_LINE_LEN
+                && line_text(line).is_some_and(|text| starts_device(&text))
+            {
+                return Some(nl + 1);
+            }
+            line_end = nl;
+        }
+        self.checked = last_nl;
+        None
+    }
+
+    /// Takes `buf[..cut]` and the number of lines before it.
+    fn take(&mut self, cut: usize) -> (Vec<u8>, usize) {
+        let rest = self.buf.split_off(cut);
+        let piece = std::mem::replace(&mut self.buf, rest);
+        let before = self.lines_before;
+        self.lines_before += memchr::memchr_iter(b'\n', &piece).count();
+        self.checked = 0;
+        self.decided_upto = self.decided_upto.saturating_sub(cut);
+        (piece, before)
+    }
+}
+
+/// Finished pieces waiting for their turn.
+struct InOrder<T> {
+    /// Index of the next piece to emit.
+    next: usize,
+    waiting: BTreeMap<usize, (Piece<T>, usize)>,
+    /// Devices emitted.
+    devices: usize,
+    /// Last line of the last piece emitted.
+    end_line: usize,
+}
+
+impl<T> Default for InOrder<T> {
+    fn default() -> Self {
+        Self {
+            next: 0,
+            waiting: BTreeMap::new(),
+            devices: 0,
+            end_line: 0,
+        }
+    }
+}
+
+impl<T> InOrder<T> {
+    /// Waits for one finished piece and emits every piece whose turn has come. Returns
+    /// `false` when no worker is left (a worker panicked; the scope re-raises it).
+    fn wait_one<E>(
+        &mut self,
+        rx: &mpsc::Receiver<(usize, Piece<T>, usize)>,
+        emit: &mut impl FnMut(Piece<T>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let Ok((index, piece, end_line)) = rx.recv() else {
+            return Ok(false);
+        };
+        self.waiting.insert(index, (piece, end_line));
+        while let Some((piece, end_line)) = self.waiting.remove(&self.next) {
+            self.next += 1;
+            self.devices += piece.devices;
+            self.end_line = end_line;
+            emit(piece)?;
+        }
+        Ok(true)
+    }
+}
+
+fn empty_piece<T>(init: &impl Fn() -> T) -> Piece<T> {
+    Piece {
+        output: init(),
+        devices: 0,
+        errors: Vec::new(),
+        diagnostics: Vec::new(),
+    }
+}
+
+/// Parses one piece; also returns the number of its last line.
+fn parse_piece<T>(
+    bytes: &[u8],
+    lines_before: usize,
+    pdsh: Option<bool>,
+    fields_only: bool,
+    init: &impl Fn() -> T,
+    each: &impl Fn(&mut T, Device),
+) -> (Piece<T>, usize) {
+    let reader = if fields_only {
+        LspciReader::fields_only(bytes)
+    } else {
+        LspciReader::new(bytes)
+    };
+    let mut reader = reader.piece(lines_before, pdsh);
+    let mut piece = empty_piece(init);
+    for item in reader.by_ref() {
+        match item {
+            Ok(dev) => {
+                each(&mut piece.output, dev);
+                piece.devices += 1;
+            }
+            Err(e) => piece.errors.push(e),
+        }
+    }
+    piece.diagnostics = reader.take_diagnostics();
+    (piece, reader.parser().line_no())
+}
