@@ -384,6 +384,20 @@ impl Fields {
         table
     }
 
+    /// Appends one line per setting to `out`: `prefix`, the key, a tab, the value, a
+    /// newline (what `trainyard pci parse --format fields` prints after `ADDRESS\t`).
+    pub fn write_lines(&self, prefix: &[u8], out: &mut Vec<u8>) {
+        let text = self.text.as_bytes();
+        out.reserve(self.spans.len() * (prefix.len() + 2) + text.len());
+        for &[s, k, e] in &self.spans {
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(&text[s as usize..k as usize]);
+            out.push(b'\t');
+            out.extend_from_slice(&text[k as usize..e as usize]);
+            out.push(b'\n');
+        }
+    }
+
     /// Owned copies of the settings.
     pub fn to_vec(&self) -> Vec<Field> {
         self.iter()

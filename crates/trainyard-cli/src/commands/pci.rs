@@ -127,26 +127,23 @@ fn format_device(format: Format, color: bool, dev: &Device, out: &mut Vec<u8>) {
         Format::Fields => {
             // The `[HOST\t]ADDRESS\t` prefix once per device; formatting the address and
             // going through `write!` per setting was a fifth of `parse --format fields`.
-            let start = out.len();
-            if let Some(h) = &dev.host {
-                out.extend_from_slice(h.as_bytes());
-                out.push(b'\t');
-            }
-            let _ = write!(out, "{}\t", dev.address);
-            let prefix = start..out.len();
-            let mut first = true;
-            for (key, value) in dev.fields_iter() {
-                if !first {
-                    out.extend_from_within(prefix.clone());
+            let mut prefix = [0u8; 64];
+            let mut cursor = std::io::Cursor::new(&mut prefix[..]);
+            let short = match &dev.host {
+                None => write!(cursor, "{}\t", dev.address).is_ok(),
+                Some(_) => false,
+            };
+            if short {
+                let len = cursor.position() as usize;
+                dev.fields.write_lines(&prefix[..len], out);
+            } else {
+                let mut long = Vec::with_capacity(64);
+                if let Some(h) = &dev.host {
+                    long.extend_from_slice(h.as_bytes());
+                    long.push(b'\t');
                 }
-                first = false;
-                out.extend_from_slice(key.as_bytes());
-                out.push(b'\t');
-                out.extend_from_slice(value.as_bytes());
-                out.push(b'\n');
-            }
-            if first {
-                out.truncate(start); // no settings: no lines
+                let _ = write!(long, "{}\t", dev.address);
+                dev.fields.write_lines(&long, out);
             }
         }
         Format::Json => {

@@ -123,7 +123,7 @@ enum Pending {
 #[derive(Default)]
 struct Lean {
     tokenizer: Tokenizer,
-    spare: Vec<Box<FieldBuilder>>,
+    spare: Vec<LeanDevice>,
 }
 
 impl std::fmt::Debug for Lean {
@@ -147,6 +147,10 @@ pub struct TextParser {
     ready: VecDeque<Device>,
     /// Set in fields-only mode ([`TextParser::fields_only`]).
     lean: Option<Lean>,
+    /// Capability title lines parsed so far (`[90] Express (v2) Endpoint, MSI 00` after
+    /// `Capabilities: `): matching a title against the capability names is a third of
+    /// reading a line, and a dump repeats its titles many times.
+    cap_titles: HashMap<String, Capability, FxBuild>,
 }
 
 impl TextParser {
@@ -285,14 +289,16 @@ impl TextParser {
                     ..Device::default()
                 };
                 let lean = self.lean.as_mut().map(|l| {
-                    let mut fields = l.spare.pop().unwrap_or_default();
-                    fields.start();
-                    LeanDevice {
-                        fields,
+                    let mut ld = l.spare.pop().unwrap_or_else(|| LeanDevice {
+                        fields: Box::default(),
                         pending: Pending::None,
                         pending_text: String::new(),
                         identity: Vec::new(),
-                    }
+                    });
+                    ld.fields.start();
+                    ld.pending = Pending::None;
+                    ld.identity.clear();
+                    ld
                 });
                 let b = Building {
                     dev,
@@ -365,7 +371,20 @@ impl TextParser {
         }
         if indent == 1 {
             if let Some(rest) = text.strip_prefix("Capabilities:") {
-                b.dev.capabilities.push(capability_header(rest.trim()));
+                let cap = match self.cap_titles.get(rest.trim()) {
+                    Some(cap) => cap.clone(),
+                    None => {
+                        let cap = capability_header(rest.trim());
+                        // A fleet has a few hundred distinct titles; garbage input could
+                        // have millions, so the cache starts over when it is big.
+                        if self.cap_titles.len() >= 4096 {
+                            self.cap_titles.clear();
+                        }
+                        self.cap_titles.insert(rest.trim().to_string(), cap.clone());
+                        cap
+                    }
+                };
+                b.dev.capabilities.push(cap);
                 b.cap_open = true;
                 b.last = Last::CapTitle;
                 if let Some(ld) = b.lean.as_mut() {
@@ -440,8 +459,9 @@ impl TextParser {
             (Some(mut ld), Some(shared)) => {
                 flush_pending(&mut ld, &dev, &mut shared.tokenizer);
                 dev.fields = ld.fields.finish();
-                shared.spare.push(ld.fields);
-                Some(ld.identity)
+                let identity = std::mem::take(&mut ld.identity);
+                shared.spare.push(ld);
+                Some(identity)
             }
             _ => None,
         };

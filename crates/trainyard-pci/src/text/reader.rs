@@ -121,6 +121,28 @@ impl<R: BufRead> LspciReader<R> {
             // copying it out. Anything else (a line across buffer refills, a long line, end
             // of input, an error) takes the general path below.
             if let Ok(available) = self.input.fill_buf() {
+                // Fastest path: the buffer's complete lines, validated as text (no NUL,
+                // UTF-8) in one pass instead of line by line, and parsed where they lie. It
+                // stops before a damaged or overlong line, which the paths below take.
+                if let Some(text) = text_lines_at_start(available) {
+                    let mut consumed = 0;
+                    // memchr's newline search beats `str::split`'s by a wide margin.
+                    let ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]);
+                    for end in ends {
+                        let Some(line) = text.get(consumed..end) else {
+                            break;
+                        };
+                        if line.len() > MAX_LINE_LEN {
+                            break;
+                        }
+                        self.parser.push_line(line);
+                        consumed = end + 1;
+                    }
+                    if consumed > 0 {
+                        self.input.consume(consumed);
+                        continue;
+                    }
+                }
                 if let Some(i) = memchr::memchr(b'\n', available).filter(|&i| i <= MAX_LINE_LEN) {
                     match line_text(&available[..i]) {
                         Some(text) => self.parser.push_line(&text),
@@ -195,6 +217,22 @@ impl<R: BufRead> Iterator for LspciReader<R> {
     fn next(&mut self) -> Option<Self::Item> {
         self.step()
     }
+}
+
+/// The complete lines at the start of `bytes` that are text (no NUL, valid UTF-8), without
+/// the newline after the last of them; `None` when the first line is not complete text.
+fn text_lines_at_start(bytes: &[u8]) -> Option<&str> {
+    let last = memchr::memrchr(b'\n', bytes)?;
+    let block = &bytes[..last];
+    let nul = memchr::memchr(0, block).unwrap_or(block.len());
+    let good = match std::str::from_utf8(&block[..nul]) {
+        Ok(t) if nul == block.len() => return Some(t),
+        Ok(_) => nul,
+        Err(e) => e.valid_up_to(),
+    };
+    // Damage at `good`: the lines that end before it.
+    let end = memchr::memrchr(b'\n', &block[..good])?;
+    std::str::from_utf8(&block[..end]).ok()
 }
 
 /// The text of a line, or `None` when it is binary data.
