@@ -210,7 +210,8 @@ impl Sink {
         if e as usize != text.len() {
             // The setting's value does not end the text: move the setting to the end.
             let moved = text.len() as u32;
-            text.extend_from_within(s as usize..e as usize);
+            let setting = text[s as usize..e as usize].to_string();
+            text.push_str(&setting);
             spans[i] = [moved, moved + (k - s), moved + (e - s)];
         }
         text.push_str(sep);
@@ -300,10 +301,14 @@ impl Sink {
         let Ok(end) = u32::try_from(start + (e - s) as usize + suffix.len()) else {
             return; // over 4 GiB of settings in one device: not lspci output
         };
-        text.extend_from_within(s as usize..k as usize);
+        let (key, value) = (
+            text[s as usize..k as usize].to_string(),
+            text[k as usize..e as usize].to_string(),
+        );
+        text.push_str(&key);
         text.push_str(&suffix);
         let key_end = text.len() as u32;
-        text.extend_from_within(k as usize..e as usize);
+        text.push_str(&value);
         spans[i] = [start as u32, key_end, end];
     }
 
