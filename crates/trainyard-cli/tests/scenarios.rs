@@ -579,3 +579,316 @@ fn slurm_an_outside_scancel_is_named_and_the_job_restarts() {
         Some(sid.as_str())
     );
 }
+
+/// A plain Slurm job holding every node for `secs` seconds (not a trainyard job), `scancel`led
+/// when dropped so a failing test leaves the cluster free.
+struct Blocker(String);
+
+impl Blocker {
+    fn hold_all_nodes(secs: u32) -> Blocker {
+        let out = Command::new("sbatch")
+            .args([
+                "--parsable",
+                "--nodes=4",
+                "--exclusive",
+                "--job-name=trainyard-test-blocker",
+                "--output=/dev/null",
+                &format!("--wrap=sleep {secs}"),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let blocker = Blocker(id);
+        wait_until("the blocker runs", Duration::from_secs(20), || {
+            slurm_state(&blocker.0).as_deref() == Some("RUNNING")
+        });
+        blocker
+    }
+}
+
+impl Drop for Blocker {
+    fn drop(&mut self) {
+        let _ = Command::new("scancel").arg(&self.0).output();
+    }
+}
+
+/// A node taken out of service by a test (`down` or `drain`), resumed when dropped, even when
+/// the test fails: later tests need every node.
+struct NodeOut(String);
+
+impl Drop for NodeOut {
+    fn drop(&mut self) {
+        let _ = Command::new("scontrol")
+            .args(["update", &format!("nodename={}", self.0), "state=resume"])
+            .output();
+        // `resume` of a node that is not down or drained is refused; either way, wait for
+        // it to take jobs again.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) && !node_usable(&self.0) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// `sinfo`'s state of a node (`idle`, `alloc`, `down*`, `drain`, ...).
+fn node_state(node: &str) -> String {
+    let out = Command::new("sinfo")
+        .args(["-h", "-N", "-n", node, "-o", "%t"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn node_usable(node: &str) -> bool {
+    matches!(node_state(node).as_str(), "idle" | "alloc" | "mix")
+}
+
+/// A job that waits in Slurm's queue longer than its hang timeout is not declared hung: its
+/// hang clock starts when Slurm runs it, and it runs once the nodes are free.
+#[test]
+fn slurm_queue_wait_is_not_a_hang() {
+    let Some(_lock) = slurm_or_skip("slurm_queue_wait_is_not_a_hang") else {
+        return;
+    };
+    let ctx = Ctx::new(Backend::Slurm);
+    let blocker = Blocker::hold_all_nodes(8);
+    let spec = ctx.spec(
+        "queued",
+        &train_spec(20, &["--sleep-per-step", "0.01"], "hang_timeout = \"2s\"\n"),
+    );
+    let out = ctx.launch(&spec, &["--detach"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let doc = ctx.wait_show(&id, Duration::from_secs(20), |d| {
+        d["attempts"][0]["slurm_job_id"].as_str().is_some()
+    });
+    let sid = doc["attempts"][0]["slurm_job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Queued behind the blocker for several hang timeouts.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(slurm_state(&sid).as_deref(), Some("PENDING"));
+    assert_eq!(slurm_state(&blocker.0).as_deref(), Some("RUNNING"));
+    let doc = ctx.wait_show(&id, Duration::from_secs(60), |d| {
+        d["state"] == "succeeded" || d["state"] == "failed"
+    });
+    assert_eq!(doc["state"], "succeeded", "{doc:#}");
+    let attempts = doc["attempts"].as_array().unwrap();
+    assert_eq!(
+        attempts.len(),
+        1,
+        "the queue wait was taken for a hang: {doc:#}"
+    );
+    assert!(!doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "hang_detected"));
+    ctx.check_backend(&attempts[0]);
+}
+
+/// `MASTER_PORT` is the port node 0's agent found free on its own host and reported (its
+/// Slurm output says which), not one chosen on the supervisor's host.
+#[test]
+fn slurm_master_port_is_chosen_by_node_0s_agent() {
+    let Some(_lock) = slurm_or_skip("slurm_master_port_is_chosen_by_node_0s_agent") else {
+        return;
+    };
+    let ctx = Ctx::new(Backend::Slurm);
+    let spec = ctx.spec(
+        "rendezvous",
+        "command = [\"sh\", \"-c\", \"echo rendezvous $MASTER_ADDR $MASTER_PORT\"]\n\
+         nodes = 2\nprocs_per_node = 2\n",
+    );
+    let out = ctx
+        .cmd(&["launch", spec.to_str().unwrap(), "--backend", "slurm", "-q"])
+        // The agents inherit it through sbatch: node 0's says which port it chose.
+        .env("TRAINYARD_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let doc = ctx.show("rendezvous");
+    let sid = doc["attempts"][0]["slurm_job_id"].as_str().unwrap();
+    let dir = Path::new(doc["job_dir"].as_str().unwrap()).join("attempt-1");
+    let agent_log = std::fs::read_to_string(dir.join(format!("slurm-{sid}.out"))).unwrap();
+    let reported: Vec<u16> = agent_log
+        .lines()
+        .filter_map(|l| l.split("rendezvous: MASTER_PORT ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        reported.len(),
+        1,
+        "one report, from node 0's agent: {agent_log}"
+    );
+    for rank in 0..4 {
+        let out = std::fs::read_to_string(dir.join(format!("rank-{rank}.out"))).unwrap();
+        let port: u16 = out
+            .split_whitespace()
+            .nth(2)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("rank {rank}: {out}"));
+        assert_eq!(port, reported[0], "rank {rank}: {out}");
+    }
+}
+
+/// A node of a running attempt goes down: Slurm ends the job (NODE_FAIL), `show` names the
+/// node failure, the node is not used again, and the next attempt runs on the other nodes.
+#[test]
+fn slurm_node_failure_is_named_and_the_job_moves_on() {
+    let Some(_lock) = slurm_or_skip("slurm_node_failure_is_named_and_the_job_moves_on") else {
+        return;
+    };
+    let ctx = Ctx::new(Backend::Slurm);
+    let spec = ctx.spec(
+        "nodefail",
+        &train_spec(60, &["--sleep-per-step", "0.05"], ""),
+    );
+    let out = ctx.launch(&spec, &["--detach"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let doc = ctx.wait_show(&id, Duration::from_secs(60), |d| {
+        d["state"] == "running" && rank_pids(d).len() == 4
+    });
+    let first = &doc["attempts"][0];
+    let sid = first["slurm_job_id"].as_str().unwrap().to_string();
+    let failed = first["nodes"][1].as_str().unwrap().to_string();
+    let _resume = NodeOut(failed.clone());
+    let out = Command::new("scontrol")
+        .args([
+            "update",
+            &format!("nodename={failed}"),
+            "state=down",
+            "reason=trainyard-test",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let doc = ctx.wait_show(&id, Duration::from_secs(90), |d| {
+        d["state"] == "succeeded" || d["state"] == "failed"
+    });
+    assert_eq!(doc["state"], "succeeded", "{doc:#}");
+    let attempts = doc["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{doc:#}");
+    let reason = attempts[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("node failure"), "{reason}");
+    assert!(reason.contains(&format!("Slurm job {sid}")), "{reason}");
+    assert!(reason.contains(&failed), "names the node: {reason}");
+    assert_eq!(attempts[0]["blamed_rank"], Value::Null, "{doc:#}");
+    let next: Vec<&str> = attempts[1]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        !next.contains(&failed.as_str()),
+        "{failed} reused: {next:?}"
+    );
+    assert_eq!(
+        next[0], attempts[0]["nodes"][0],
+        "the healthy node keeps its place"
+    );
+    ctx.check_backend(&attempts[1]);
+    let shown = String::from_utf8_lossy(&ctx.run(&["show", &id]).stdout).into_owned();
+    assert!(shown.contains("node failure"), "{shown}");
+}
+
+/// With `drain_bad_nodes = true`, the node blamed for a crash is drained in Slurm with a
+/// `trainyard: ...` reason (`sinfo -R`); the test resumes it.
+#[test]
+fn slurm_blamed_node_is_drained() {
+    let Some(_lock) = slurm_or_skip("slurm_blamed_node_is_drained") else {
+        return;
+    };
+    let ctx = Ctx::new(Backend::Slurm);
+    let spec = ctx.spec(
+        "drain",
+        &train_spec(
+            30,
+            &["--sleep-per-step", "0.01", "--fail-at-step", "15"],
+            "node_failure_limit = 1\n[slurm]\ndrain_bad_nodes = true\n",
+        ),
+    );
+    let out = ctx.launch(&spec, &["-q"]);
+    let doc = ctx.show("drain");
+    let blamed = doc["attempts"][0]["blamed_node"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{doc:#}"))
+        .to_string();
+    let _resume = NodeOut(blamed.clone());
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(doc["state"], "succeeded", "{doc:#}");
+    let job_id = doc["id"].as_str().unwrap_or("drain").to_string();
+    let drained = |text: &str| {
+        text.lines()
+            .any(|l| l.starts_with(&format!("{blamed}|trainyard: job {job_id}: ")))
+    };
+    let reasons = || {
+        let out = Command::new("sinfo")
+            .args(["-h", "-R", "-o", "%N|%E"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let start = Instant::now();
+    while !drained(&reasons()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{blamed} not drained by trainyard: {}",
+            reasons()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        node_state(&blamed).starts_with("drain"),
+        "{blamed}: {}",
+        node_state(&blamed)
+    );
+}
+
+/// `trainyard cancel` of a lost Slurm job (its supervisor SIGKILLed while the attempt waits
+/// in Slurm's queue) `scancel`s the attempt's Slurm job: it does not wait for nodes that
+/// nobody will use.
+#[test]
+fn slurm_cancel_of_a_lost_job_scancels_its_slurm_job() {
+    let Some(_lock) = slurm_or_skip("slurm_cancel_of_a_lost_job_scancels_its_slurm_job") else {
+        return;
+    };
+    let ctx = Ctx::new(Backend::Slurm);
+    let blocker = Blocker::hold_all_nodes(60);
+    let spec = ctx.spec("lost", &train_spec(20, &[], ""));
+    let out = ctx.launch(&spec, &["--detach"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let doc = ctx.wait_show(&id, Duration::from_secs(20), |d| {
+        d["attempts"][0]["slurm_job_id"].as_str().is_some()
+    });
+    let sid = doc["attempts"][0]["slurm_job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(slurm_state(&sid).as_deref(), Some("PENDING"));
+    let pid = doc["supervisor_pid"].as_u64().unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait_until("the supervisor gone", Duration::from_secs(10), || {
+        !alive(pid)
+    });
+    let out = ctx.run(&["cancel", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let doc = ctx.show(&id);
+    assert_eq!(doc["state"], "cancelled", "{doc:#}");
+    wait_until(
+        "the lost job's Slurm job gone",
+        Duration::from_secs(10),
+        || slurm_state(&sid).is_none_or(|s| s != "PENDING" && s != "RUNNING"),
+    );
+    // It was the cancel, not the nodes freeing up.
+    assert_eq!(slurm_state(&blocker.0).as_deref(), Some("RUNNING"));
+}

@@ -41,7 +41,9 @@ pub(crate) struct LiveAttempt {
     pub nodes: Vec<NodeName>,
     pub procs_per_node: u32,
     pub world: u32,
-    pub started_at: Millis,
+    /// Since when its resources run (the hang clock's origin for ranks not heard from);
+    /// `None` while it waits in a scheduler's queue.
+    pub running_since: Option<Millis>,
     pub phase: Phase,
     pub ranks: BTreeMap<Rank, RankInfo>,
     /// Ranks that exited 0 (counted, so success is O(1) to check).
@@ -63,7 +65,7 @@ impl LiveAttempt {
             nodes,
             procs_per_node,
             world,
-            started_at,
+            running_since: Some(started_at),
             phase: Phase::Running,
             ranks: BTreeMap::new(),
             succeeded: 0,
@@ -90,6 +92,11 @@ impl LiveAttempt {
     /// Every rank exited 0.
     pub(crate) fn all_succeeded(&self) -> bool {
         self.succeeded >= self.world
+    }
+
+    /// Its resources run from `now` on, unless they already did.
+    pub(crate) fn mark_running(&mut self, now: Millis) {
+        self.running_since.get_or_insert(now);
     }
 
     pub(crate) fn is_running(&self) -> bool {

@@ -126,6 +126,15 @@ pub enum Event {
         /// Whether another attempt may succeed (false: the request itself can never run).
         retry: bool,
     },
+    /// The attempt's resources are running: a batch scheduler (Slurm) allocated its nodes and
+    /// started it, after it waited in the queue. Only meaningful to a supervisor built with
+    /// [`crate::Supervisor::hang_clock_from_running`], whose hang clock for ranks not heard
+    /// from starts here rather than at [`Action::StartAttempt`]; any rank report also starts
+    /// it. Ignored otherwise, and when repeated.
+    AttemptRunning {
+        /// The attempt that is running.
+        attempt: AttemptNumber,
+    },
     /// A rank made progress: an output line, a `progress_regex` match or a progress-file write.
     Progress {
         /// The attempt it belongs to.

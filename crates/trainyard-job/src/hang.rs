@@ -11,8 +11,11 @@ use crate::event::Rank;
 use crate::time::Millis;
 
 /// The still-running rank whose last activity is oldest, with that time. Ranks never heard
-/// from count as active at the attempt's start; ties go to the lowest rank.
+/// from count as active since the attempt's resources run (its start, unless it waited in a
+/// scheduler's queue); ties go to the lowest rank. `None` while it is still queued: time in
+/// the queue is nobody's hang.
 pub(crate) fn quietest_rank(live: &LiveAttempt) -> Option<(Rank, Millis)> {
+    let origin = live.running_since?;
     let mut best: Option<(Rank, Millis)> = None;
     let mut consider = |rank: Rank, at: Millis| match best {
         Some((_, b)) if b <= at => {}
@@ -23,15 +26,15 @@ pub(crate) fn quietest_rank(live: &LiveAttempt) -> Option<(Rank, Millis)> {
     let mut expected: Rank = 0;
     for (&rank, info) in &live.ranks {
         if rank > expected {
-            consider(expected, live.started_at);
+            consider(expected, origin);
         }
         expected = rank.saturating_add(1);
         if info.exit.is_none() {
-            consider(rank, info.last_activity.unwrap_or(live.started_at));
+            consider(rank, info.last_activity.unwrap_or(origin));
         }
     }
     if expected < live.world {
-        consider(expected, live.started_at);
+        consider(expected, origin);
     }
     best
 }
@@ -90,6 +93,22 @@ mod tests {
         assert_eq!(quietest_rank(&l), Some((2, Millis(1_000))));
         l.ranks.insert(2, active(7_000));
         assert_eq!(quietest_rank(&l), Some((1, Millis(4_000))));
+    }
+
+    #[test]
+    fn a_queued_attempt_has_no_quiet_rank_until_it_runs() {
+        let mut l = live(2, 1);
+        l.running_since = None;
+        let t = Some(Duration::from_secs(10));
+        assert_eq!(quietest_rank(&l), None);
+        assert_eq!(deadline(&l, t), None);
+        assert_eq!(detect(&l, t, Millis(1_000_000)), None);
+        l.mark_running(Millis(50_000));
+        l.mark_running(Millis(70_000)); // the first word counts
+        assert_eq!(quietest_rank(&l), Some((0, Millis(50_000))));
+        assert_eq!(deadline(&l, t), Some(Millis(60_000)));
+        l.ranks.insert(0, active(55_000));
+        assert_eq!(quietest_rank(&l), Some((1, Millis(50_000))));
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct Supervisor {
     /// Nodes not to use again, with why.
     bad_nodes: BTreeMap<NodeName, String>,
     attempts: Vec<AttemptSummary>,
+    /// Attempts start queued: the hang clock waits for [`Event::AttemptRunning`] (or a rank's
+    /// first report). See [`Supervisor::hang_clock_from_running`].
+    hang_clock_from_running: bool,
 }
 
 impl Supervisor {
@@ -81,7 +84,19 @@ impl Supervisor {
             node_failures: BTreeMap::new(),
             bad_nodes: BTreeMap::new(),
             attempts: Vec::new(),
+            hang_clock_from_running: false,
         }
+    }
+
+    /// For backends whose attempts may wait in a scheduler's queue (Slurm): an attempt's hang
+    /// clock for ranks not heard from starts when the driver says its resources run
+    /// ([`Event::AttemptRunning`]) or a rank first reports, not at [`Action::StartAttempt`],
+    /// so a long queue wait is not mistaken for a hang. Without it (the local backend, the
+    /// simulator), the clock starts with the attempt, as before.
+    #[must_use]
+    pub fn hang_clock_from_running(mut self) -> Supervisor {
+        self.hang_clock_from_running = true;
+        self
     }
 
     /// Feeds one observation, made at `now`; returns what the driver must do, in order.
@@ -113,6 +128,11 @@ impl Supervisor {
                 reason,
                 retry,
             } => self.on_attempt_lost(attempt, reason, retry, now, &mut out),
+            Event::AttemptRunning { attempt } => {
+                if let Some(live) = self.live_mut(attempt) {
+                    live.mark_running(now);
+                }
+            }
             Event::Progress {
                 attempt,
                 rank,
@@ -249,6 +269,10 @@ impl Supervisor {
         let Some(live) = self.live_mut(attempt) else {
             return;
         };
+        if rank < live.world {
+            // A rank that runs proves the attempt's resources do.
+            live.mark_running(now);
+        }
         let Some(info) = live.rank_mut(rank) else {
             return;
         };
@@ -328,6 +352,9 @@ impl Supervisor {
         if !live.is_running() {
             return;
         }
+        if rank < live.world {
+            live.mark_running(now);
+        }
         let Some(info) = live.rank_mut(rank) else {
             return;
         };
@@ -363,6 +390,9 @@ impl Supervisor {
         };
         let node = live.node_of(rank);
         let running = live.is_running();
+        if rank < live.world {
+            live.mark_running(now);
+        }
         let Some(info) = live.rank_mut(rank) else {
             return;
         };
@@ -619,12 +649,11 @@ impl Supervisor {
             last_progress_at: None,
             last_step: None,
         });
-        self.live = Some(LiveAttempt::new(
-            number,
-            nodes.clone(),
-            self.policy.procs_per_node,
-            now,
-        ));
+        let mut live = LiveAttempt::new(number, nodes.clone(), self.policy.procs_per_node, now);
+        if self.hang_clock_from_running {
+            live.running_since = None;
+        }
+        self.live = Some(live);
         self.state = JobState::Running;
         let msg = format!(
             "attempt {number} started on {} (restart {} of {})",

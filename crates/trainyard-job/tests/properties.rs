@@ -10,7 +10,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use support::cluster::{Cluster, Plan};
 use support::*;
-use trainyard_job::{Action, Backoff, Event, ExitStatus, FinalState, Millis, Policy, Supervisor};
+use trainyard_job::{
+    Action, Backoff, Event, ExitStatus, FinalState, JobEventKind, Millis, Policy, Supervisor,
+};
 
 fn arb_status() -> impl Strategy<Value = ExitStatus> {
     prop_oneof![
@@ -37,6 +39,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
             .prop_map(|(attempt, rank, node, pid)| Event::RankStarted { attempt, rank, node, pid }),
         1 => (attempt.clone(), "[a-z ]{0,8}").prop_map(|(attempt, error)| Event::LaunchFailed { attempt, error }),
         1 => (attempt.clone(), "[a-z ]{0,8}", any::<bool>()).prop_map(|(attempt, reason, retry)| Event::AttemptLost { attempt, reason, retry }),
+        2 => attempt.clone().prop_map(|attempt| Event::AttemptRunning { attempt }),
         4 => (attempt.clone(), rank.clone(), proptest::option::of(0u64..1000))
             .prop_map(|(attempt, rank, step)| Event::Progress { attempt, rank, step }),
         4 => (attempt.clone(), rank, arb_status())
@@ -78,16 +81,21 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
-    /// Any sequence (times may even go backwards): no panic, the invariants hold, and a
-    /// cancel followed by the driver's confirmation always ends the job.
+    /// Any sequence (times may even go backwards), with the hang clock starting at the attempt
+    /// or at its `AttemptRunning`: no panic, the invariants hold, and a cancel followed by the
+    /// driver's confirmation always ends the job.
     #[test]
     fn any_event_sequence_keeps_the_invariants(
         policy in arb_policy(),
         spares in 0u32..2,
+        queued in any::<bool>(),
         events in proptest::collection::vec((arb_event(), 0u64..5_000), 0..80),
     ) {
         let pool = pool(policy.nodes + spares);
         let mut sup = Supervisor::new(policy.clone(), pool, Millis(0));
+        if queued {
+            sup = sup.hang_clock_from_running();
+        }
         let mut all = Vec::new();
         let mut t = 0u64;
         for (e, dt) in events {
@@ -117,6 +125,63 @@ proptest! {
         // Nothing after the finish.
         prop_assert!(sup.handle(Event::Start, Millis(t + 1)).is_empty());
         prop_assert!(sup.handle(Event::Tick, Millis(t + 1_000_000)).is_empty());
+    }
+}
+
+/// Whether `event` says attempt `attempt` runs: its `AttemptRunning`, or a report from one of
+/// its ranks (`world` ranks).
+fn shows_running(event: &Event, attempt: u32, world: u32) -> bool {
+    match event {
+        Event::AttemptRunning { attempt: a } => *a == attempt,
+        Event::RankStarted {
+            attempt: a, rank, ..
+        }
+        | Event::Progress {
+            attempt: a, rank, ..
+        }
+        | Event::RankExited {
+            attempt: a, rank, ..
+        } => *a == attempt && *rank < world,
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// With the hang clock starting at `AttemptRunning`, no attempt is ever declared hung
+    /// before something said it runs, whatever the events and however long it waits.
+    #[test]
+    fn a_queued_attempt_is_never_hung(
+        policy in arb_policy(),
+        events in proptest::collection::vec((arb_event(), 0u64..50_000), 0..60),
+    ) {
+        let world = policy.nodes * policy.procs_per_node;
+        let mut sup = Supervisor::new(policy.clone(), pool(policy.nodes + 1), Millis(0))
+            .hang_clock_from_running();
+        let mut current = 0u32;
+        let mut running = false;
+        let mut t = 0u64;
+        let mut start = vec![(Event::Start, 0u64)];
+        start.extend(events);
+        for (e, dt) in start {
+            t += dt;
+            if shows_running(&e, current, world) {
+                running = true;
+            }
+            for action in sup.handle(e, Millis(t)) {
+                match action {
+                    Action::StartAttempt { attempt, .. } => {
+                        current = attempt;
+                        running = false;
+                    }
+                    Action::Record(r) if r.kind == JobEventKind::HangDetected => {
+                        prop_assert!(running, "attempt {current} hung while queued: {r:?}");
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 }
 

@@ -573,3 +573,116 @@ fn records_serialize_with_stable_names() {
     assert!(json.contains(r#""type":"stop_attempt""#), "{json}");
     assert!(json.contains(r#""exit":{"code":1}"#), "{json}");
 }
+
+/// Time in a scheduler's queue is nobody's hang: with `hang_clock_from_running`, the clock of
+/// ranks not heard from starts at `AttemptRunning`, one row per way the attempt starts running.
+#[test]
+fn queue_wait_does_not_count_toward_the_hang_timeout() {
+    struct Row {
+        name: &'static str,
+        /// (time, event) after Start at 0; the hang timeout is 10 s.
+        events: Vec<(u64, Event)>,
+        /// What `poll_timeout` says after the events.
+        deadline: Option<u64>,
+        /// The first time (s) a Tick stops the attempt, searched up to 200 s.
+        hung_at: Option<u64>,
+    }
+    let rows = [
+        Row {
+            name: "queued for 100 s (10 × the hang timeout), no deadline while queued",
+            events: vec![(100, Event::Tick)],
+            deadline: None,
+            hung_at: None,
+        },
+        Row {
+            name: "running at 100 s: the silent ranks hang 10 s later",
+            events: vec![(100, Event::AttemptRunning { attempt: 1 })],
+            deadline: Some(110),
+            hung_at: Some(110),
+        },
+        Row {
+            name: "a repeated AttemptRunning does not move the clock",
+            events: vec![
+                (50, Event::AttemptRunning { attempt: 1 }),
+                (55, Event::AttemptRunning { attempt: 1 }),
+            ],
+            deadline: Some(60),
+            hung_at: Some(60),
+        },
+        Row {
+            name: "a rank's first report starts the clock (rank 1 silent from 30 s)",
+            events: vec![(30, started(1, 0)), (38, progress(1, 0, 1))],
+            deadline: Some(40),
+            hung_at: Some(40),
+        },
+        Row {
+            name: "an AttemptRunning of another attempt is ignored",
+            events: vec![(20, Event::AttemptRunning { attempt: 7 })],
+            deadline: None,
+            hung_at: None,
+        },
+        Row {
+            name: "a report from a rank outside the world is ignored",
+            events: vec![(20, progress(1, 9, 1))],
+            deadline: None,
+            hung_at: None,
+        },
+    ];
+    for row in rows {
+        let mut sup = Supervisor::new(policy(), pool(3), Millis(0)).hang_clock_from_running();
+        let mut all = sup.handle(Event::Start, s(0));
+        let mut last = 0;
+        for (t, e) in &row.events {
+            all.extend(sup.handle(e.clone(), s(*t)));
+            last = *t;
+        }
+        assert_eq!(
+            compact(&all),
+            ["start 1 local-0,local-1 r0"],
+            "{}: nothing stopped yet",
+            row.name
+        );
+        assert_eq!(sup.poll_timeout(), row.deadline.map(s), "{}", row.name);
+        let hung = (last..=200).find(|&t| {
+            let acts = sup.handle(Event::Tick, s(t));
+            !acts.is_empty()
+        });
+        assert_eq!(hung, row.hung_at, "{}", row.name);
+        if hung.is_some() {
+            assert_eq!(sup.state(), JobState::Stopping, "{}", row.name);
+        }
+    }
+}
+
+/// The same queue wait without `hang_clock_from_running` (the local backend, the simulator):
+/// the clock starts with the attempt, as it always did, and `AttemptRunning` changes nothing.
+#[test]
+fn without_hang_clock_from_running_the_attempt_start_counts() {
+    let mut sup = Supervisor::new(policy(), pool(3), Millis(0));
+    let _ = sup.handle(Event::Start, s(0));
+    assert_eq!(sup.poll_timeout(), Some(s(10)));
+    assert!(sup
+        .handle(Event::AttemptRunning { attempt: 1 }, s(5))
+        .is_empty());
+    assert_eq!(sup.poll_timeout(), Some(s(10)));
+    assert_eq!(compact(&sup.handle(Event::Tick, s(10))), ["stop 1"]);
+}
+
+/// A restart after a queued attempt is queued again: its clock waits for its own
+/// `AttemptRunning`, not the previous attempt's.
+#[test]
+fn every_attempt_waits_for_its_own_running() {
+    let mut sup = Supervisor::new(policy(), pool(3), Millis(0)).hang_clock_from_running();
+    let _ = sup.handle(Event::Start, s(0));
+    let _ = sup.handle(Event::AttemptRunning { attempt: 1 }, s(1));
+    assert_eq!(compact(&sup.handle(exit(1, 0, 1), s(2))), ["stop 1"]);
+    let _ = sup.handle(stopped(1), s(3));
+    assert_eq!(
+        compact(&sup.handle(Event::Tick, s(4))),
+        ["start 2 local-0,local-1 r1"]
+    );
+    assert_eq!(sup.poll_timeout(), None, "attempt 2 is queued");
+    assert!(sup.handle(Event::Tick, s(100)).is_empty());
+    let _ = sup.handle(Event::AttemptRunning { attempt: 2 }, s(120));
+    assert_eq!(sup.poll_timeout(), Some(s(130)));
+}

@@ -13,7 +13,7 @@ use tokio::process::Command;
 
 use crate::hostlist;
 use crate::sacct::{self, SacctJob};
-use crate::sinfo::{self, NodeInfo};
+use crate::sinfo::{self, NodeEvent, NodeInfo};
 use crate::squeue::{self, QueuedJob};
 use crate::state::JobState;
 
@@ -281,6 +281,38 @@ impl SlurmCmd {
             args.extend(["-p", p]);
         }
         Ok(sinfo::parse(&self.run("sinfo", &args, None).await?))
+    }
+
+    /// The down/fail events accounting recorded for `nodes` in the last `since_secs` seconds
+    /// (`sacctmgr list event`): which node failed, even after it returned to service.
+    pub async fn node_failures<S: AsRef<str>>(
+        &self,
+        nodes: &[S],
+        since_secs: u64,
+    ) -> Result<Vec<NodeEvent>, SlurmError> {
+        let list = hostlist::compress(nodes.iter().map(AsRef::as_ref));
+        let nodes_arg = format!("nodes={list}");
+        let start_arg = format!("start=now-{since_secs}seconds");
+        let format_arg = format!("format={}", sinfo::EVENT_FORMAT);
+        let out = self
+            .run(
+                "sacctmgr",
+                &[
+                    "-n",
+                    "-P",
+                    "list",
+                    "event",
+                    &nodes_arg,
+                    &start_arg,
+                    &format_arg,
+                ],
+                None,
+            )
+            .await?;
+        Ok(sinfo::parse_events(&out)
+            .into_iter()
+            .filter(NodeEvent::is_failure)
+            .collect())
     }
 
     /// The address Slurm has for `node` (`NodeAddr`), when it has one: node names of a

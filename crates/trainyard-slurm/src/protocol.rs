@@ -26,6 +26,12 @@ pub enum AgentMsg {
         node_rank: u32,
         /// Slurm job id.
         slurm_job_id: u64,
+        /// Node 0's agent only: a port it found free on its own host, the rendezvous
+        /// (`MASTER_PORT`) of every rank. The supervisor holds every node's `Launch` until it
+        /// has this. Absent from other nodes and from older agents (the supervisor then uses
+        /// a port it found free on its own host).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        master_port: Option<u16>,
     },
     /// A rank's process is running.
     RankStarted {

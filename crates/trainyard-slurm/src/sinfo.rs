@@ -50,3 +50,51 @@ pub fn parse(text: &str) -> Vec<NodeInfo> {
     }
     nodes
 }
+
+/// The `format=` of `sacctmgr -n -P list event` that [`parse_events`] reads.
+pub const EVENT_FORMAT: &str = "NodeName,State,Reason";
+
+/// A node's state change as accounting recorded it (`sacctmgr list event`): it outlives the
+/// state itself, which a node that comes back (`ReturnToService`) loses within a second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEvent {
+    /// Node name.
+    pub node: String,
+    /// The state it entered (`DOWN`, `DRAIN`, `FAIL`, `DOWN*`, ...).
+    pub state: String,
+    /// The reason recorded with it, if any.
+    pub reason: Option<String>,
+}
+
+impl NodeEvent {
+    /// The node went down or failed (a drain alone ends no job).
+    #[must_use]
+    pub fn is_failure(&self) -> bool {
+        let s = self.state.to_ascii_uppercase();
+        s.contains("DOWN") || s.contains("FAIL")
+    }
+}
+
+/// Parses `sacctmgr -n -P list event ... format=NodeName,State,Reason`; cluster-wide events
+/// (no node name) are skipped.
+pub fn parse_events(text: &str) -> Vec<NodeEvent> {
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.splitn(3, '|');
+            let node = f.next()?.trim();
+            let state = f.next()?.trim();
+            if node.is_empty() || state.is_empty() {
+                return None;
+            }
+            Some(NodeEvent {
+                node: node.to_string(),
+                state: state.to_string(),
+                reason: f
+                    .next()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string),
+            })
+        })
+        .collect()
+}

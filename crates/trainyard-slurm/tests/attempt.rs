@@ -116,6 +116,27 @@ fn placement_errors_name_the_variable() {
     assert!(e.to_string().contains("n[1-"), "{e}");
 }
 
+/// An older agent's `Hello` (no `master_port`) still reads, and a non-master `Hello` is
+/// written without the field: the protocol change is additive.
+#[test]
+fn hello_master_port_is_optional_on_the_wire() {
+    let old =
+        r#"{"type":"hello","job_id":"j","attempt":2,"node":"n1","node_rank":0,"slurm_job_id":7}"#;
+    match decode::<AgentMsg>(old).unwrap() {
+        AgentMsg::Hello { master_port, .. } => assert_eq!(master_port, None),
+        other => panic!("{other:?}"),
+    }
+    let line = encode(&AgentMsg::Hello {
+        job_id: "j".into(),
+        attempt: 2,
+        node: "n2".into(),
+        node_rank: 1,
+        slurm_job_id: 7,
+        master_port: None,
+    });
+    assert!(!line.contains("master_port"), "{line}");
+}
+
 #[test]
 fn wire_round_trip_one_line_each() {
     let msgs = [
@@ -125,6 +146,15 @@ fn wire_round_trip_one_line_each() {
             node: "n2".into(),
             node_rank: 1,
             slurm_job_id: 9,
+            master_port: None,
+        },
+        AgentMsg::Hello {
+            job_id: "j".into(),
+            attempt: 1,
+            node: "n1".into(),
+            node_rank: 0,
+            slurm_job_id: 9,
+            master_port: Some(29_501),
         },
         AgentMsg::RankStarted { rank: 3, pid: 1234 },
         AgentMsg::Progress {

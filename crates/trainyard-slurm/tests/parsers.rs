@@ -108,6 +108,31 @@ fn sinfo_states_and_drain_reasons() {
     assert!(down[0].unusable);
 }
 
+/// `sacctmgr -n -P list event` from the dev cluster after the drain and node-down tests: a
+/// cluster-wide line (no node), our drain, and the downs.
+#[test]
+fn node_events_and_which_are_failures() {
+    let events = sinfo::parse_events(&fixture("slurm-22.05/sacctmgr-events.txt"));
+    assert!(events.iter().all(|e| !e.node.is_empty()), "{events:?}");
+    let drain = events.iter().find(|e| e.state == "DRAIN").unwrap();
+    assert!(!drain.is_failure());
+    assert!(drain
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("trainyard: job "));
+    let down = events.iter().find(|e| e.state == "DOWN").unwrap();
+    assert!(down.is_failure());
+    assert_eq!(
+        (down.node.as_str(), down.reason.as_deref()),
+        ("n2", Some("trainyard-test"))
+    );
+    let odd = sinfo::parse_events("n3|DOWN*|\n|FAIL|x\nn4|FAILING|\n");
+    assert_eq!(odd.len(), 2, "{odd:?}");
+    assert!(odd.iter().all(sinfo::NodeEvent::is_failure));
+    assert_eq!(odd[0].reason, None);
+}
+
 #[test]
 fn states_words() {
     assert_eq!(JobState::parse("CANCELLED by 1000"), JobState::Cancelled);

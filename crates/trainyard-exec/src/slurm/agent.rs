@@ -32,6 +32,14 @@ use crate::rank::{progress_file, spawn_rank, NewRank, RankMsg, RankRun, Watch};
 use crate::spawn::GuardCommand;
 use crate::teardown::{signal_group, LiveGroups};
 
+/// A port free on every interface of this host (the ranks of other nodes connect to it).
+/// Bound and released, as torchrun does: another process could take it in between, which
+/// the rendezvous reports and the attempt restarts.
+fn free_port_here() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
 /// How long the agent tries to reach the supervisor.
 const CONNECT_FOR: Duration = Duration::from_secs(30);
 /// How long it waits for `Launch` after `Hello`.
@@ -168,12 +176,29 @@ async fn agent(args: AgentArgs, placement: Placement) -> Result<i32, AgentError>
     let send = |msg: &AgentMsg| {
         let _ = out_tx.send(encode(msg));
     };
+    // Node 0 hosts rank 0, whose rendezvous every rank dials: only this node can know which
+    // port is free there (the supervisor may run on another host).
+    let master_port = if placement.node_rank == 0 {
+        match free_port_here() {
+            Ok(port) => {
+                tracing::info!(node = %placement.node, port, "rendezvous: MASTER_PORT {port} is free on this node (node 0)");
+                Some(port)
+            }
+            Err(err) => {
+                tracing::warn!(%err, "no free port for the rendezvous here; the supervisor picks one");
+                None
+            }
+        }
+    } else {
+        None
+    };
     send(&AgentMsg::Hello {
         job_id: args.job_id.clone(),
         attempt: args.attempt,
         node: placement.node.clone(),
         node_rank: placement.node_rank,
         slurm_job_id: placement.slurm_job_id,
+        master_port,
     });
     let launch = match tokio::time::timeout(LAUNCH_WAIT, lines.next_line()).await {
         Ok(Ok(Some(line))) => match decode::<SupervisorMsg>(&line) {

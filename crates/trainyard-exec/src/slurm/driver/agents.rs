@@ -54,6 +54,16 @@ async fn serve(conn: u64, stream: TcpStream, tx: mpsc::UnboundedSender<Internal>
     let _ = tx.send(Internal::Disconnected { conn });
 }
 
+/// An agent's `Hello`.
+pub(super) struct Hello {
+    job_id: String,
+    attempt: u32,
+    node: String,
+    node_rank: u32,
+    slurm_job_id: u64,
+    master_port: Option<u16>,
+}
+
 impl<S: EventSink> Run<'_, S> {
     pub(super) fn on_agent(&mut self, conn: u64, msg: AgentMsg) {
         if let AgentMsg::Hello {
@@ -62,9 +72,20 @@ impl<S: EventSink> Run<'_, S> {
             node,
             node_rank,
             slurm_job_id,
+            master_port,
         } = msg
         {
-            return self.on_hello(conn, &job_id, attempt, node, node_rank, slurm_job_id);
+            return self.on_hello(
+                conn,
+                &Hello {
+                    job_id,
+                    attempt,
+                    node,
+                    node_rank,
+                    slurm_job_id,
+                    master_port,
+                },
+            );
         }
         let Some(c) = self.conns.get(&conn) else {
             return;
@@ -150,40 +171,59 @@ impl<S: EventSink> Run<'_, S> {
         }
     }
 
-    pub(super) fn on_hello(
-        &mut self,
-        conn: u64,
-        job_id: &str,
-        attempt: u32,
-        node: String,
-        node_rank: u32,
-        slurm_job_id: u64,
-    ) {
+    /// An agent is ready. Every node's `Launch` carries node 0's `MASTER_PORT`, which only
+    /// node 0's agent can choose (a port free on its host), so agents that say Hello before it
+    /// wait for it.
+    pub(super) fn on_hello(&mut self, conn: u64, hello: &Hello) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let attempt = hello.attempt;
         let current = self
             .attempts
-            .get(&attempt)
-            .filter(|a| !a.stopping && job_id == self.job_id);
+            .get_mut(&attempt)
+            .filter(|a| !a.stopping && hello.job_id == self.job_id);
         let Some(a) = current else {
-            tracing::info!(conn, attempt, %node, "an agent of an old attempt or another job: stop");
+            tracing::info!(conn, attempt, node = %hello.node, "an agent of an old attempt or another job: stop");
             let _ = c.out.send(encode(&SupervisorMsg::Stop {
                 reason: "not the current attempt".into(),
             }));
             return;
         };
-        tracing::info!(attempt, %node, node_rank, slurm_job_id, "agent ready");
+        tracing::info!(attempt, node = %hello.node, node_rank = hello.node_rank, slurm_job_id = hello.slurm_job_id, "agent ready");
         c.attempt = Some(attempt);
-        c.node = node;
-        c.node_rank = node_rank;
-        let _ = c.out.send(encode(&SupervisorMsg::Launch(a.launch.clone())));
-        if let Some(a) = self.attempts.get_mut(&attempt) {
-            a.agents.insert(conn);
-            if a.slurm_id.is_none() {
-                a.slurm_id = Some(slurm_job_id);
+        c.node.clone_from(&hello.node);
+        c.node_rank = hello.node_rank;
+        a.agents.insert(conn);
+        if a.slurm_id.is_none() {
+            a.slurm_id = Some(hello.slurm_job_id);
+        }
+        if hello.node_rank == 0 {
+            match hello.master_port {
+                Some(port) => {
+                    tracing::info!(attempt, node = %hello.node, port, "rendezvous: MASTER_PORT from node 0's agent");
+                    a.launch.master_port = port;
+                }
+                // An older agent: the port found free here stays (right on a one-host cluster).
+                None => tracing::info!(
+                    attempt,
+                    port = a.launch.master_port,
+                    "node 0's agent chose no port; using one free on the supervisor's host"
+                ),
+            }
+            a.rendezvous_known = true;
+        }
+        a.awaiting_launch.push(conn);
+        if a.rendezvous_known {
+            let launch = encode(&SupervisorMsg::Launch(a.launch.clone()));
+            for waiting in std::mem::take(&mut a.awaiting_launch) {
+                if let Some(w) = self.conns.get(&waiting) {
+                    let _ = w.out.send(launch.clone());
+                }
             }
         }
+        // An agent runs only in a started allocation: the attempt left Slurm's queue.
+        self.report_running(attempt);
     }
 
     pub(super) fn on_disconnect(&mut self, conn: u64) {
@@ -195,6 +235,7 @@ impl<S: EventSink> Run<'_, S> {
             return;
         };
         a.agents.remove(&conn);
+        a.awaiting_launch.retain(|w| *w != conn);
         // Ranks of this node that never reported an exit: the agent died (node failure, a
         // SIGKILL) or left without telling. They are gone with it.
         let ppn = a.ppn.max(1);

@@ -88,6 +88,8 @@ impl<S: EventSink> Run<'_, S> {
             attempt,
             Attempt {
                 dir,
+                nodes: nodes.to_vec(),
+                submitted_at: Instant::now(),
                 world: u32::try_from(nodes.len())
                     .unwrap_or(u32::MAX)
                     .saturating_mul(ppn),
@@ -109,6 +111,9 @@ impl<S: EventSink> Run<'_, S> {
                 progress: None,
                 step: None,
                 pending_reason: None,
+                rendezvous_known: false,
+                awaiting_launch: Vec::new(),
+                running_reported: false,
             },
         );
         let plan = request.plan();
@@ -205,7 +210,7 @@ impl<S: EventSink> Run<'_, S> {
             .map(|(n, _)| *n)
             .collect();
         for attempt in why {
-            self.on_why(attempt, None);
+            self.on_why(attempt, None, Vec::new());
         }
     }
 
@@ -263,5 +268,19 @@ impl<S: EventSink> Run<'_, S> {
         a.confirmed = true;
         log_failure("attempt_ended", self.sink.attempt_ended(attempt, now()));
         self.queue.push_back(Event::AttemptStopped { attempt });
+    }
+
+    /// Tells the machine, once, that the attempt's allocation runs (squeue says RUNNING, or
+    /// an agent said Hello), which starts its hang clock: time in Slurm's queue is no hang.
+    pub(super) fn report_running(&mut self, attempt: u32) {
+        let Some(a) = self.attempts.get_mut(&attempt) else {
+            return;
+        };
+        if a.running_reported || a.stopping {
+            return;
+        }
+        a.running_reported = true;
+        tracing::info!(attempt, slurm_job = ?a.slurm_id, "the Slurm job runs: hang clock starts");
+        self.queue.push_back(Event::AttemptRunning { attempt });
     }
 }

@@ -181,7 +181,9 @@ impl<S: EventSink> SlurmDriver<S> {
             None
         };
         tracing::info!(%host, port, pool = ?pool, "Slurm driver listening for agents");
-        let supervisor = Supervisor::new(self.spec.policy(), pool.clone(), now());
+        // An attempt may wait in Slurm's queue: its hang clock starts when it runs.
+        let supervisor =
+            Supervisor::new(self.spec.policy(), pool.clone(), now()).hang_clock_from_running();
         let mut run = Run {
             spec: &self.spec,
             job_id: &self.job_id,

@@ -41,6 +41,8 @@ pub(super) enum Internal {
     Why {
         attempt: u32,
         answer: Option<String>,
+        /// After a node failure: the attempt's nodes Slurm lists as unusable, with why.
+        failed: Vec<(String, String)>,
     },
 }
 
@@ -65,6 +67,10 @@ pub(super) struct Held {
 /// One attempt's Slurm job and agents.
 pub(super) struct Attempt {
     pub(super) dir: PathBuf,
+    /// The nodes the machine chose, in `NODE_RANK` order.
+    pub(super) nodes: Vec<String>,
+    /// When its sbatch was sent (accounting's node events since then concern it).
+    pub(super) submitted_at: Instant,
     pub(super) world: u32,
     pub(super) ppn: u32,
     pub(super) launch: Launch,
@@ -95,6 +101,12 @@ pub(super) struct Attempt {
     pub(super) progress: Option<Option<u64>>,
     pub(super) step: Option<u64>,
     pub(super) pending_reason: Option<String>,
+    /// Node 0's agent said Hello: `launch.master_port` is the rendezvous it chose.
+    pub(super) rendezvous_known: bool,
+    /// Agents that said Hello before node 0's, waiting for their `Launch`.
+    pub(super) awaiting_launch: Vec<u64>,
+    /// The machine heard `AttemptRunning` (the job left Slurm's queue).
+    pub(super) running_reported: bool,
 }
 
 pub(super) struct Run<'a, S> {
@@ -214,7 +226,11 @@ impl<S: EventSink> Run<'_, S> {
             Internal::Disconnected { conn } => self.on_disconnect(conn),
             Internal::Submitted { attempt, result } => self.on_submitted(attempt, result),
             Internal::Polled { attempt, result } => self.on_polled(attempt, result),
-            Internal::Why { attempt, answer } => self.on_why(attempt, answer),
+            Internal::Why {
+                attempt,
+                answer,
+                failed,
+            } => self.on_why(attempt, answer, failed),
         }
     }
 
