@@ -631,6 +631,31 @@ impl Drop for NodeOut {
     }
 }
 
+/// Every node a trainyard job drained (`sinfo -R` reason `trainyard: job <id>: ...`), resumed
+/// when dropped.
+struct DrainedBy(String);
+
+impl Drop for DrainedBy {
+    fn drop(&mut self) {
+        let Ok(out) = Command::new("sinfo")
+            .args(["-h", "-R", "-o", "%N|%E"])
+            .output()
+        else {
+            return;
+        };
+        let prefix = format!("trainyard: job {}: ", self.0);
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((list, reason)) = line.split_once('|') {
+                if reason.starts_with(&prefix) {
+                    for node in trainyard_slurm::expand(list).unwrap_or_default() {
+                        drop(NodeOut(node));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `sinfo`'s state of a node (`idle`, `alloc`, `down*`, `drain`, ...).
 fn node_state(node: &str) -> String {
     let out = Command::new("sinfo")
@@ -652,7 +677,8 @@ fn slurm_queue_wait_is_not_a_hang() {
         return;
     };
     let ctx = Ctx::new(Backend::Slurm);
-    let blocker = Blocker::hold_all_nodes(8);
+    // 10 s against a 2 s hang timeout; checked pending 4 s in, with room for a slow launch.
+    let blocker = Blocker::hold_all_nodes(10);
     let spec = ctx.spec(
         "queued",
         &train_spec(20, &["--sleep-per-step", "0.01"], "hang_timeout = \"2s\"\n"),
@@ -667,8 +693,8 @@ fn slurm_queue_wait_is_not_a_hang() {
         .as_str()
         .unwrap()
         .to_string();
-    // Queued behind the blocker for several hang timeouts.
-    std::thread::sleep(Duration::from_secs(5));
+    // Queued behind the blocker for twice the hang timeout.
+    std::thread::sleep(Duration::from_secs(4));
     assert_eq!(slurm_state(&sid).as_deref(), Some("PENDING"));
     assert_eq!(slurm_state(&blocker.0).as_deref(), Some("RUNNING"));
     let doc = ctx.wait_show(&id, Duration::from_secs(60), |d| {
@@ -814,14 +840,15 @@ fn slurm_blamed_node_is_drained() {
     );
     let out = ctx.launch(&spec, &["-q"]);
     let doc = ctx.show("drain");
+    let job_id = doc["id"].as_str().unwrap().to_string();
+    // Whatever this job drained is resumed, whichever assertion fails.
+    let _resume = DrainedBy(job_id.clone());
     let blamed = doc["attempts"][0]["blamed_node"]
         .as_str()
         .unwrap_or_else(|| panic!("{doc:#}"))
         .to_string();
-    let _resume = NodeOut(blamed.clone());
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(doc["state"], "succeeded", "{doc:#}");
-    let job_id = doc["id"].as_str().unwrap_or("drain").to_string();
     let drained = |text: &str| {
         text.lines()
             .any(|l| l.starts_with(&format!("{blamed}|trainyard: job {job_id}: ")))
