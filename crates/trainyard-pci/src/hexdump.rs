@@ -115,29 +115,62 @@ pub(crate) fn parse_row(line: &str) -> Option<Result<(usize, [u8; 16]), String>>
     Some(Ok((offset, bytes)))
 }
 
+/// Value of each hex digit byte; 0xff for other bytes.
+static HEX_DIGIT: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Sixteen two-digit hex bytes separated by single spaces, or `None` for anything else (the
 /// general path then decides, with its error messages).
 fn plain_row(rest: &[u8]) -> Option<[u8; 16]> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
     if rest.len() != 16 * 3 - 1 {
         return None;
     }
     let mut bytes = [0u8; 16];
+    let mut bad = 0u8;
     for (i, b) in bytes.iter_mut().enumerate() {
         let at = i * 3;
-        if i > 0 && rest[at - 1] != b' ' {
-            return None;
-        }
-        *b = nibble(rest[at])? << 4 | nibble(rest[at + 1])?;
+        let (hi, lo) = (
+            HEX_DIGIT[rest[at] as usize],
+            HEX_DIGIT[rest[at + 1] as usize],
+        );
+        // Separators are checked all at once below; 0xff marks a non-digit.
+        bad |= (hi | lo) & 0xf0;
+        *b = hi << 4 | lo;
     }
-    Some(bytes)
+    let spaces_ok = (1..16).all(|i| rest[i * 3 - 1] == b' ');
+    (bad == 0 && spaces_ok).then_some(bytes)
+}
+
+/// A row exactly as lspci writes it, `OFF: hh hh ... hh` with a two- or three-digit offset
+/// that is a multiple of 16 and nothing after the last byte: the offset and bytes. Such a
+/// line is never taken for a `host: ` prefix, and [`parse_row`] reads it the same way.
+fn lspci_row(line: &[u8]) -> Option<(usize, [u8; 16])> {
+    let colon = match line.get(2..4)? {
+        [b':', b' '] => 2,
+        [_, b':'] if line.get(4) == Some(&b' ') => 3,
+        _ => return None,
+    };
+    let off = &line[..colon];
+    if off[colon - 1] != b'0' || off.iter().any(|&b| HEX_DIGIT[b as usize] > 15) {
+        return None;
+    }
+    let offset = off.iter().fold(0usize, |acc, &b| {
+        acc * 16 + usize::from(HEX_DIGIT[b as usize])
+    });
+    plain_row(&line[colon + 2..]).map(|bytes| (offset, bytes))
 }
 
 /// Streaming reader: feed lines with [`HexDumpReader::push_line`], collect finished devices.
@@ -163,37 +196,14 @@ impl HexDumpReader {
     pub fn push_line(&mut self, raw: &str) -> Option<Result<HexDump, HexDumpError>> {
         self.line_no += 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        // Most lines of a dump are rows exactly as lspci writes them: decoded here without
+        // the host-prefix and general row checks (which would come to the same answer).
+        if let Some(row) = lspci_row(raw.as_bytes()) {
+            return self.row(Ok(row));
+        }
         let (host, line) = split_host_prefix(raw);
         if let Some(row) = parse_row(line.trim_end()) {
-            self.rows_seen += 1;
-            let line_no = self.line_no;
-            let Some(cur) = self.current.as_mut() else {
-                return Some(Err(HexDumpError::Orphan { line: line_no }));
-            };
-            if self.poisoned {
-                return None;
-            }
-            return match row {
-                Err(reason) => {
-                    self.poisoned = true;
-                    Some(Err(HexDumpError::BadRow {
-                        line: line_no,
-                        reason,
-                    }))
-                }
-                Ok((offset, _)) if offset != cur.bytes.len() => {
-                    self.poisoned = true;
-                    Some(Err(HexDumpError::MissingRow {
-                        line: line_no,
-                        found: offset,
-                        expected: cur.bytes.len(),
-                    }))
-                }
-                Ok((_, bytes)) => {
-                    cur.bytes.extend_from_slice(&bytes);
-                    None
-                }
-            };
+            return self.row(row);
         }
         if line.starts_with(|c: char| c.is_ascii_hexdigit()) {
             if let Some((address, title)) = crate::text::header_line::split_address(line) {
@@ -209,6 +219,45 @@ impl HexDumpReader {
             }
         }
         None
+    }
+
+    /// Takes a row of the current device (or the error it is).
+    fn row(
+        &mut self,
+        row: Result<(usize, [u8; 16]), String>,
+    ) -> Option<Result<HexDump, HexDumpError>> {
+        self.rows_seen += 1;
+        let line_no = self.line_no;
+        let Some(cur) = self.current.as_mut() else {
+            return Some(Err(HexDumpError::Orphan { line: line_no }));
+        };
+        if self.poisoned {
+            return None;
+        }
+        match row {
+            Err(reason) => {
+                self.poisoned = true;
+                Some(Err(HexDumpError::BadRow {
+                    line: line_no,
+                    reason,
+                }))
+            }
+            Ok((offset, _)) if offset != cur.bytes.len() => {
+                self.poisoned = true;
+                Some(Err(HexDumpError::MissingRow {
+                    line: line_no,
+                    found: offset,
+                    expected: cur.bytes.len(),
+                }))
+            }
+            Ok((_, bytes)) => {
+                if cur.bytes.is_empty() {
+                    cur.bytes.reserve_exact(4096);
+                }
+                cur.bytes.extend_from_slice(&bytes);
+                None
+            }
+        }
     }
 
     fn take_current(&mut self) -> Option<Result<HexDump, HexDumpError>> {

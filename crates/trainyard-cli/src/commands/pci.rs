@@ -5,7 +5,9 @@ use std::io::{BufRead, Read, Write};
 use anyhow::Context;
 use owo_colors::OwoColorize;
 use serde::Serialize;
-use trainyard_pci::text::{parallel, read_limited_line, Diagnostic, DiagnosticKind};
+use trainyard_pci::text::{
+    parallel, read_limited_line, text_lines_at_start, Diagnostic, DiagnosticKind,
+};
 use trainyard_pci::{decode_config, Device, HexDumpReader, PciAddress};
 
 use crate::args::{DecodeArgs, Format, PciArgs, PciCommand};
@@ -344,6 +346,29 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<Exit> {
             Ok(())
         };
         loop {
+            // Fast path: the buffer's complete text lines, validated at once and read in
+            // place. A line that is long, not text or cut takes the general path below.
+            let available = reader
+                .fill_buf()
+                .with_context(|| format!("cannot read {name}"))?;
+            if let Some(text) = text_lines_at_start(available) {
+                let mut consumed = 0;
+                for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]) {
+                    let Some(line) = text.get(consumed..end).filter(|l| l.len() <= MAX_HEX_LINE)
+                    else {
+                        break;
+                    };
+                    line_no += 1;
+                    consumed = end + 1;
+                    if let Some(r) = hex.push_line(line) {
+                        on_dump(r, &mut printer, &mut errors)?;
+                    }
+                }
+                if consumed > 0 {
+                    reader.consume(consumed);
+                    continue;
+                }
+            }
             let Some((len, newline)) = read_limited_line(&mut reader, &mut buf, MAX_HEX_LINE)
                 .with_context(|| format!("cannot read {name}"))?
             else {

@@ -77,6 +77,29 @@ pub fn derive(dev: &Device) -> Fields {
     })
 }
 
+thread_local! {
+    /// The tokenizer of the last fields-only parser that ended on this thread: the next one
+    /// starts with its memo warm (a parallel parse starts a parser per piece).
+    static SPARE_TOKENIZER: std::cell::Cell<Option<Box<Tokenizer>>> =
+        const { std::cell::Cell::new(None) };
+}
+
+impl Tokenizer {
+    /// This thread's spare tokenizer, or a new one.
+    pub(crate) fn take_spare() -> Box<Tokenizer> {
+        SPARE_TOKENIZER
+            .try_with(|t| t.take())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Keeps `t` for the thread's next [`Tokenizer::take_spare`].
+    pub(crate) fn give_back(t: Box<Tokenizer>) {
+        let _ = SPARE_TOKENIZER.try_with(|s| s.set(Some(t)));
+    }
+}
+
 /// What tokenizing shares across devices: per-line buffers and the line memo. One per
 /// thread (or per parser); a [`FieldBuilder`] per device being read.
 #[derive(Default)]

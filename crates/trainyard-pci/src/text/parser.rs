@@ -62,8 +62,8 @@ struct LeanDevice {
     fields: Box<FieldBuilder>,
     pending: Pending,
     pending_text: String,
-    /// The header lines [`apply_header_identity`] reads (`Subsystem:`, `Bus:`, `Control:`).
-    identity: Vec<Line>,
+    /// What the header lines tell about identity (`Subsystem:`, `Bus:`, `Control:`).
+    identity: Identity,
 }
 
 impl LeanDevice {
@@ -82,12 +82,8 @@ fn flush_pending(ld: &mut LeanDevice, dev: &Device, tk: &mut Tokenizer) {
     match std::mem::replace(&mut ld.pending, Pending::None) {
         Pending::None => {}
         Pending::Header(depth) => {
-            if depth == 0
-                && (text.starts_with("Subsystem:")
-                    || text.starts_with("Bus:")
-                    || text.starts_with("Control:"))
-            {
-                ld.identity.push(Line::reg(text));
+            if depth == 0 {
+                ld.identity.line(text);
             }
             ld.fields.header_line(tk, depth, text);
         }
@@ -118,12 +114,26 @@ enum Pending {
     CapLine(u8),
 }
 
-/// Fields-only mode's shared state: the tokenizer with its line memo, and field builders
-/// of finished devices kept for reuse.
-#[derive(Default)]
+/// Fields-only mode's shared state: the tokenizer with its line memo (the thread's, lent
+/// for the parser's life), and field builders of finished devices kept for reuse.
 struct Lean {
-    tokenizer: Tokenizer,
+    tokenizer: Box<Tokenizer>,
     spare: Vec<LeanDevice>,
+}
+
+impl Default for Lean {
+    fn default() -> Self {
+        Self {
+            tokenizer: Tokenizer::take_spare(),
+            spare: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Lean {
+    fn drop(&mut self) {
+        Tokenizer::give_back(std::mem::take(&mut self.tokenizer));
+    }
 }
 
 impl std::fmt::Debug for Lean {
@@ -293,11 +303,11 @@ impl TextParser {
                         fields: Box::default(),
                         pending: Pending::None,
                         pending_text: String::new(),
-                        identity: Vec::new(),
+                        identity: Identity::default(),
                     });
                     ld.fields.start();
                     ld.pending = Pending::None;
-                    ld.identity.clear();
+                    ld.identity = Identity::default();
                     ld
                 });
                 let b = Building {
@@ -467,12 +477,8 @@ impl TextParser {
         };
         let is_lean = lean.is_some();
         match lean {
-            Some(identity) => {
-                // The few header lines identity comes from were kept aside.
-                dev.header = identity;
-                apply_header_identity(&mut dev);
-                dev.header = Vec::new();
-            }
+            // Gathered from the header lines as they were read.
+            Some(identity) => identity.apply(&mut dev),
             None => apply_header_identity(&mut dev),
         }
         if !hex.is_empty() && !hex_broken {
@@ -666,15 +672,34 @@ fn capability_header(rest: &str) -> Capability {
 
 /// Fills ids and bus numbers that header lines carry (`Subsystem: ... [1590:00d3]`, `Bus:`).
 fn apply_header_identity(dev: &mut Device) {
-    let mut has_control = false;
+    let mut identity = Identity::default();
     for line in dev.header.iter().filter(|l| l.depth == 0) {
-        let text = line.text.as_str();
+        identity.line(&line.text);
+    }
+    identity.apply(dev);
+}
+
+/// Identity read from a device's header lines, last line winning.
+#[derive(Debug, Default)]
+struct Identity {
+    /// `Subsystem:` name, and ids from the last `Subsystem:` line that had them.
+    subsystem: Option<String>,
+    subsystem_ids: Option<(Option<u16>, Option<u16>)>,
+    bus: Option<BusNumbers>,
+    has_control: bool,
+}
+
+impl Identity {
+    /// Takes one register line (depth 0) of the header.
+    fn line(&mut self, text: &str) {
         if let Some(s) = text.strip_prefix("Subsystem:") {
             let (name, id) = split_bracket_id(s);
-            dev.names.subsystem = Some(name.to_string());
+            self.subsystem = Some(name.to_string());
             if let Some((v, d)) = id.and_then(|i| i.split_once(':')) {
-                dev.ids.subsystem_vendor = u16::from_str_radix(v, 16).ok();
-                dev.ids.subsystem_device = u16::from_str_radix(d, 16).ok();
+                self.subsystem_ids = Some((
+                    u16::from_str_radix(v, 16).ok(),
+                    u16::from_str_radix(d, 16).ok(),
+                ));
             }
         } else if let Some(s) = text.strip_prefix("Bus:") {
             let get = |k: &str| {
@@ -686,23 +711,37 @@ fn apply_header_identity(dev: &mut Device) {
             if let (Some(p), Some(sec), Some(sub)) =
                 (get("primary"), get("secondary"), get("subordinate"))
             {
-                dev.bus = Some(BusNumbers {
+                self.bus = Some(BusNumbers {
                     primary: p,
                     secondary: sec,
                     subordinate: sub,
                 });
             }
         } else if text.starts_with("Control:") {
-            has_control = true;
+            self.has_control = true;
         }
     }
-    dev.header_type = if dev.bus.is_some() {
-        Some(1)
-    } else if has_control {
-        Some(0)
-    } else {
-        None
-    };
+
+    /// Writes it into `dev` (after the title's identity).
+    fn apply(self, dev: &mut Device) {
+        if self.subsystem.is_some() {
+            dev.names.subsystem = self.subsystem;
+        }
+        if let Some((v, d)) = self.subsystem_ids {
+            dev.ids.subsystem_vendor = v;
+            dev.ids.subsystem_device = d;
+        }
+        if self.bus.is_some() {
+            dev.bus = self.bus;
+        }
+        dev.header_type = if dev.bus.is_some() {
+            Some(1)
+        } else if self.has_control {
+            Some(0)
+        } else {
+            None
+        };
+    }
 }
 
 #[cfg(test)]

@@ -221,7 +221,8 @@ impl<R: BufRead> Iterator for LspciReader<R> {
 
 /// The complete lines at the start of `bytes` that are text (no NUL, valid UTF-8), without
 /// the newline after the last of them; `None` when the first line is not complete text.
-fn text_lines_at_start(bytes: &[u8]) -> Option<&str> {
+/// Validating a buffer's worth of lines at once is much cheaper than line by line.
+pub fn text_lines_at_start(bytes: &[u8]) -> Option<&str> {
     let last = memchr::memrchr(b'\n', bytes)?;
     let block = &bytes[..last];
     let nul = memchr::memchr(0, block).unwrap_or(block.len());
