@@ -4,6 +4,7 @@
 #   bench/pci.sh            # build release, make the inputs, measure, print a summary
 #   SIZE_MB=100 bench/pci.sh   # smaller text input (default 512 MB)
 #   HEX_COPIES=50 bench/pci.sh # fewer copies of the hex corpus (default 200)
+#   FLEET_NODES=100 bench/pci.sh # smaller synthetic fleet (default 200)
 #
 # Text: the real lspci text corpus (tests/data/{gpu-servers,vvv,faulty} and
 # tests/data/hex/*.pciutils-vvv.txt) concatenated and repeated to SIZE_MB, timed against
@@ -11,6 +12,9 @@
 # Binary: every device of the corpus hex dumps (tests/data/hex/*.txt), repeated HEX_COPIES
 # times at distinct addresses (bench/make_hex_dump.py), timed against `lspci -F DUMP -vvv`
 # (goal: decode 10x faster per device). Everything is written to bench/out/ (gitignored).
+# Input that repeats little, where the parser's line memo helps less: the 1.6 MB corpus
+# parsed once, and a fleet from `trainyard fleet synth` (serials, BARs, counters and link
+# state vary per node), as node files concatenated and as a pdsh stream.
 # Uses hyperfine when installed (apt-get install -y hyperfine), else /usr/bin/time.
 set -euo pipefail
 
@@ -46,6 +50,19 @@ if [[ ! -s $hex ]]; then
     mv "$hex.tmp" "$hex"
 fi
 devices=$(cat "$out/hex-devices.txt")
+fleet_nodes=${FLEET_NODES:-200}
+fleet="$out/fleet-${fleet_nodes}.txt"
+fleet_pdsh="$out/fleet-${fleet_nodes}.pdsh"
+if [[ ! -s $fleet || ! -s $fleet_pdsh ]]; then
+    template=tests/data/gpu-servers/hpe-cray-xd665-0EA228FAAE-vvnn.txt
+    rm -rf "$out/fleet-nodes"
+    "$bin" fleet synth --from "$template" --nodes "$fleet_nodes" --seed 1 \
+        --out "$out/fleet-nodes" > /dev/null
+    cat "$out"/fleet-nodes/*.txt > "$fleet"
+    "$bin" fleet synth --from "$template" --nodes "$fleet_nodes" --seed 1 \
+        --pdsh "$fleet_pdsh" > /dev/null
+fi
+once="$out/corpus-once.txt"
 text_bytes=$(stat -c %s "$text")
 text_lines=$(wc -l < "$text")
 
@@ -75,6 +92,14 @@ time_cmd wc "wc -l $text"
 time_cmd parse_fields "$bin pci parse $text --format fields"
 time_cmd parse_json "$bin pci parse $text --json"
 
+echo "little repetition: $once, $fleet, $fleet_pdsh"
+time_cmd wc_once "wc -l $once"
+time_cmd parse_once "$bin pci parse $once --format fields"
+time_cmd wc_fleet "wc -l $fleet"
+time_cmd parse_fleet "$bin pci parse $fleet --format fields"
+time_cmd wc_fleet_pdsh "wc -l $fleet_pdsh"
+time_cmd parse_fleet_pdsh "$bin pci parse $fleet_pdsh --format fields"
+
 echo "hex input: $hex ($devices devices)"
 if command -v lspci > /dev/null; then
     time_cmd lspci "lspci -F $hex -vvv"
@@ -83,9 +108,10 @@ time_cmd decode_fields "$bin pci decode $hex --format fields"
 time_cmd decode_human "$bin pci decode $hex"
 
 # --- summary --------------------------------------------------------------------------
-python3 - "$out" "$text_bytes" "$devices" <<'PY'
+python3 - "$out" "$text_bytes" "$devices" "$once" "$fleet" "$fleet_pdsh" <<'PY'
 import os, sys
 out, nbytes, ndev = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+once, fleet, fleet_pdsh = sys.argv[4:7]
 def t(n):
     p = os.path.join(out, n + ".secs")
     return float(open(p).read()) if os.path.exists(p) else None
@@ -97,6 +123,13 @@ for n, label in [("wc", "wc -l"), ("parse_fields", "trainyard pci parse --format
                  ("parse_json", "trainyard pci parse --json")]:
     s = t(n)
     print(f"| {label} | {s:.3f} | {nbytes / s / 1e6:.0f} | | {s / wc:.2f}x wc -l |")
+for wcn, n, path, label in [("wc_once", "parse_once", once, "corpus once (1.6 MB)"),
+                            ("wc_fleet", "parse_fleet", fleet, "fleet synth, node files"),
+                            ("wc_fleet_pdsh", "parse_fleet_pdsh", fleet_pdsh, "fleet synth, pdsh")]:
+    size = os.path.getsize(path)
+    w, s = t(wcn), t(n)
+    print(f"| wc -l, {label} | {w:.4f} | {size / w / 1e6:.0f} | | 1x |")
+    print(f"| parse --format fields, {label} | {s:.4f} | {size / s / 1e6:.0f} | | {s / w:.1f}x wc -l |")
 lspci = t("lspci")
 for n, label in [("lspci", "lspci -F -vvv"), ("decode_fields", "trainyard pci decode --format fields"),
                  ("decode_human", "trainyard pci decode (human)")]:
