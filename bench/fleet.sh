@@ -11,8 +11,10 @@
 # time under bench/out/fleet/ (gitignored), deleted after measuring unless KEEP=1 (10,000
 # nodes are 3.7 GB per form). On the same bytes, in the same run: `wc -l` (a cat of the
 # folder's files for the folder) and `trainyard fleet analyze INPUT --json`, wall time and peak
-# RSS from /usr/bin/time -v (apt-get install -y time). Prints a markdown table, with the load
-# average before each run (other work on the machine slows both sides of a ratio).
+# RSS from /usr/bin/time -v (apt-get install -y time). Prints a markdown table, with the CPU
+# seconds (user+sys), the cores they amount to over the wall time (2.0 = both cores busy the
+# whole run) and the load average before each run (other work on the machine slows both
+# sides of a ratio).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,8 +31,10 @@ bin="$root/target/release/trainyard"
 echo "machine: nproc=$(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
     "$(free -g | awk '/Mem:/ {print $2}') GiB RAM; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-echo "| nodes | input | bytes | wc -l s | analyze s | MB/s | peak RSS MiB | x wc -l | user+sys s | load before |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+echo "commit: $(git -C "$root" rev-parse --short HEAD)"
+echo
+echo "| nodes | input | bytes | wc -l s | analyze s | MB/s | peak RSS MiB | x wc -l | user+sys s | cores used | load before |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 
 # measure N FORM INPUT BYTES: one table row.
 measure() {
@@ -55,8 +59,9 @@ import sys
 n, form, b, wc, wall, rss, user, sys_, load = sys.argv[1:]
 b, wc, wall, rss = int(b), float(wc), float(wall), int(rss)
 ratio = wall / wc if wc > 0 else float("inf")
+cpu = float(user) + float(sys_)
 print(f"| {int(n):,} | {form} | {b / 1e9:.2f} GB | {wc:.2f} | {wall:.1f} | {b / 1e6 / wall:.0f} | "
-      f"{rss / 1024:.0f} | {ratio:.0f}x | {float(user) + float(sys_):.1f} | {load} |")
+      f"{rss / 1024:.0f} | {ratio:.0f}x | {cpu:.1f} | {cpu / wall:.2f} | {load} |")
 EOF
     grep -q '"nodes":'"$n"',' "$out/report-$n-$form.json" ||
         echo "warning: the $form report does not count $n nodes" >&2
