@@ -63,7 +63,7 @@ if [[ ! -s $fleet || ! -s $fleet_pdsh ]]; then
         --pdsh "$fleet_pdsh" > /dev/null
 fi
 once="$out/corpus-once.txt"
-text_bytes=$(stat -c %s "$text")
+text_bytes=$(stat -L -c %s "$text")
 text_lines=$(wc -l < "$text")
 
 # --- measuring ------------------------------------------------------------------------

@@ -245,13 +245,29 @@ fn parse(args: &PciArgs) -> anyhow::Result<Exit> {
         fields_only: format == Format::Fields,
         ..parallel::Options::default()
     };
+    // Output buffers go back to the workers: fresh multi-megabyte buffers per piece cost
+    // page faults, which contend between threads.
+    let spare: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::default();
+    let new_buffer = || {
+        spare
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_else(|| Vec::with_capacity(opts.piece_bytes * 3))
+    };
     parallel::parse_parallel(
         reader,
         opts,
-        Vec::new,
+        new_buffer,
         |out: &mut Vec<u8>, dev| format_device(format, color, &dev, out),
-        |piece| -> anyhow::Result<()> {
+        |mut piece| -> anyhow::Result<()> {
             printer.devices(&piece.output, piece.devices)?;
+            piece.output.clear();
+            if let Ok(mut s) = spare.lock() {
+                if s.len() < 8 {
+                    s.push(std::mem::take(&mut piece.output));
+                }
+            }
             errors.extend(piece.errors.into_iter().map(|e| InputError {
                 line: Some(e.line),
                 message: e.kind.to_string(),

@@ -79,7 +79,10 @@ where
     T: Send,
 {
     let threads = opts.threads.max(1);
-    let mut cutter = Cutter::default();
+    let mut cutter = Cutter {
+        piece_bytes: opts.piece_bytes,
+        ..Cutter::default()
+    };
     let mut done = cutter.fill(&mut input, opts.piece_bytes);
     // Decide `pdsh` from the stream's start, as the sequential parser would.
     let pdsh = loop {
@@ -97,7 +100,7 @@ where
     let mut order = InOrder::default();
     let (job_tx, job_rx) = mpsc::channel::<(usize, Vec<u8>, usize)>();
     let job_rx = Mutex::new(job_rx);
-    let (out_tx, out_rx) = mpsc::channel::<(usize, Piece<T>, usize)>();
+    let (out_tx, out_rx) = mpsc::channel::<Done<T>>();
     let fallback = std::thread::scope(|scope| -> Result<bool, E> {
         if !parallel {
             return Ok(true);
@@ -114,7 +117,13 @@ where
                 };
                 let (piece, end_line) =
                     parse_piece(&bytes, lines_before, pdsh, opts.fields_only, init, each);
-                if out_tx.send((index, piece, end_line)).is_err() {
+                let done = Done {
+                    index,
+                    piece,
+                    end_line,
+                    bytes,
+                };
+                if out_tx.send(done).is_err() {
                     return;
                 }
             });
@@ -142,7 +151,7 @@ where
             }
             // At most two pieces per worker in flight.
             while sent - order.next >= 2 * threads {
-                if !order.wait_one(&out_rx, &mut emit)? {
+                if !order.wait_one(&out_rx, &mut emit, &mut cutter.spare)? {
                     break;
                 }
             }
@@ -155,7 +164,7 @@ where
         }
         drop(job_tx);
         while order.next < sent {
-            if !order.wait_one(&out_rx, &mut emit)? {
+            if !order.wait_one(&out_rx, &mut emit, &mut cutter.spare)? {
                 break;
             }
         }
@@ -234,6 +243,11 @@ struct Cutter {
     decided_upto: usize,
     /// A read error, which ended the input.
     io_error: Option<String>,
+    /// Buffers of parsed pieces, for the next pieces: reusing them saves the page faults
+    /// of fresh multi-megabyte allocations, which contend between threads.
+    spare: Vec<Vec<u8>>,
+    /// Capacity for new buffers.
+    piece_bytes: usize,
 }
 
 impl Cutter {
@@ -305,7 +319,11 @@ impl Cutter {
 
     /// Takes `buf[..cut]` and the number of lines before it.
     fn take(&mut self, cut: usize) -> (Vec<u8>, usize) {
-        let rest = self.buf.split_off(cut);
+        let mut rest = self.spare.pop().unwrap_or_default();
+        rest.clear();
+        rest.reserve(self.piece_bytes.max(self.buf.len() - cut) + (64 << 10));
+        rest.extend_from_slice(&self.buf[cut..]);
+        self.buf.truncate(cut);
         let piece = std::mem::replace(&mut self.buf, rest);
         let before = self.lines_before;
         self.lines_before += memchr::memchr_iter(b'\n', &piece).count();
@@ -313,6 +331,16 @@ impl Cutter {
         self.decided_upto = self.decided_upto.saturating_sub(cut);
         (piece, before)
     }
+}
+
+/// A piece a worker has parsed.
+struct Done<T> {
+    index: usize,
+    piece: Piece<T>,
+    /// Number of its last line.
+    end_line: usize,
+    /// Its text, for reuse.
+    bytes: Vec<u8>,
 }
 
 /// Finished pieces waiting for their turn.
@@ -342,13 +370,17 @@ impl<T> InOrder<T> {
     /// `false` when no worker is left (a worker panicked; the scope re-raises it).
     fn wait_one<E>(
         &mut self,
-        rx: &mpsc::Receiver<(usize, Piece<T>, usize)>,
+        rx: &mpsc::Receiver<Done<T>>,
         emit: &mut impl FnMut(Piece<T>) -> Result<(), E>,
+        spare: &mut Vec<Vec<u8>>,
     ) -> Result<bool, E> {
-        let Ok((index, piece, end_line)) = rx.recv() else {
+        let Ok(done) = rx.recv() else {
             return Ok(false);
         };
-        self.waiting.insert(index, (piece, end_line));
+        if spare.len() < 4 {
+            spare.push(done.bytes);
+        }
+        self.waiting.insert(done.index, (done.piece, done.end_line));
         while let Some((piece, end_line)) = self.waiting.remove(&self.next) {
             self.next += 1;
             self.devices += piece.devices;
