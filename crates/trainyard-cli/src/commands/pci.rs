@@ -334,20 +334,30 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<Exit> {
         let mut hex = HexDumpReader::new();
         let mut buf = Vec::new();
         let mut line_no = 0usize;
-        // Dumps are decoded and formatted in batches on all CPUs; reading stays here.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let batch_size = 256 * threads;
-        let mut items: Vec<Item> = Vec::with_capacity(batch_size);
-        let format = args.common.format();
-        let color = printer.color;
         let on_dump = |r: Result<trainyard_pci::HexDump, trainyard_pci::HexDumpError>,
-                       items: &mut Vec<Item>,
                        printer: &mut Printer<_>,
                        errors: &mut Vec<InputError>|
          -> anyhow::Result<()> {
-            items.push(Item::Dump(r));
-            if items.len() >= batch_size {
-                decode_batch(items, threads, format, color, printer, errors)?;
+            match r {
+                Ok(dump) => match decode_config(dump.address, &dump.bytes) {
+                    Ok(mut dev) => {
+                        dev.host = dump.host;
+                        dev.line = Some(dump.line);
+                        printer.device(&dev)?;
+                    }
+                    Err(e) => errors.push(InputError {
+                        line: Some(dump.line),
+                        message: format!("{}: {e}", dump.address),
+                    }),
+                },
+                Err(e) => errors.push(InputError {
+                    line: e.line(),
+                    message: e
+                        .to_string()
+                        .split_once(": ")
+                        .filter(|_| e.line().is_some())
+                        .map_or_else(|| e.to_string(), |(_, m)| m.to_string()),
+                }),
             }
             Ok(())
         };
@@ -367,7 +377,7 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<Exit> {
                     line_no += 1;
                     consumed = end + 1;
                     if let Some(r) = hex.push_line(line) {
-                        on_dump(r, &mut items, &mut printer, &mut errors)?;
+                        on_dump(r, &mut printer, &mut errors)?;
                     }
                 }
                 if consumed > 0 {
@@ -382,42 +392,34 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<Exit> {
             };
             line_no += 1;
             if len > MAX_HEX_LINE {
-                items.push(Item::Error(InputError {
+                errors.push(InputError {
                     line: Some(line_no),
                     message: format!("line is {len} bytes long; not an lspci hex dump"),
-                }));
+                });
                 hex.push_line("");
                 continue;
             }
             let Ok(text) = std::str::from_utf8(&buf) else {
-                items.push(Item::Error(InputError {
+                errors.push(InputError {
                     line: Some(line_no),
                     message: "binary data in a text hex dump".into(),
-                }));
+                });
                 hex.push_line("");
                 continue;
             };
             if !newline && !text.trim().is_empty() {
-                items.push(Item::Error(InputError {
+                errors.push(InputError {
                     line: Some(line_no),
                     message: "input ends in the middle of a line: the dump looks truncated".into(),
-                }));
+                });
             }
             if let Some(r) = hex.push_line(text) {
-                on_dump(r, &mut items, &mut printer, &mut errors)?;
+                on_dump(r, &mut printer, &mut errors)?;
             }
         }
         if let Some(r) = hex.finish() {
-            on_dump(r, &mut items, &mut printer, &mut errors)?;
+            on_dump(r, &mut printer, &mut errors)?;
         }
-        decode_batch(
-            &mut items,
-            threads,
-            format,
-            color,
-            &mut printer,
-            &mut errors,
-        )?;
         if !hex.saw_rows() {
             errors.push(InputError {
                 line: None,
@@ -432,93 +434,6 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::BadInput
     })
-}
-
-/// A hex dump's next piece of news, in input order: a device's bytes (or why it has none),
-/// or a line the reader rejected.
-enum Item {
-    Dump(Result<trainyard_pci::HexDump, trainyard_pci::HexDumpError>),
-    Error(InputError),
-}
-
-/// What a share of a batch came to: formatted devices and errors, in order.
-#[derive(Default)]
-struct Decoded {
-    out: Vec<u8>,
-    devices: usize,
-    errors: Vec<InputError>,
-}
-
-/// Decodes and formats `items` (taking them all) on up to `threads` threads, then prints
-/// the devices and collects the errors in input order.
-fn decode_batch<W: Write>(
-    items: &mut Vec<Item>,
-    threads: usize,
-    format: Format,
-    color: bool,
-    printer: &mut Printer<W>,
-    errors: &mut Vec<InputError>,
-) -> anyhow::Result<()> {
-    let share = items.len().div_ceil(threads.max(1)).max(1);
-    let mut shares: Vec<Vec<Item>> = Vec::new();
-    while !items.is_empty() {
-        let rest = items.split_off(share.min(items.len()));
-        shares.push(std::mem::replace(items, rest));
-    }
-    let results: Vec<Decoded> = std::thread::scope(|scope| {
-        let mut shares = shares.into_iter();
-        let first = shares.next();
-        let handles: Vec<_> = shares
-            .map(|share| scope.spawn(move || decode_items(share, format, color)))
-            .collect();
-        let mut results: Vec<Decoded> = first
-            .map(|share| decode_items(share, format, color))
-            .into_iter()
-            .collect();
-        for h in handles {
-            match h.join() {
-                Ok(r) => results.push(r),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        results
-    });
-    for r in results {
-        printer.devices(&r.out, r.devices)?;
-        errors.extend(r.errors);
-    }
-    Ok(())
-}
-
-/// Decodes and formats one share of a batch.
-fn decode_items(items: Vec<Item>, format: Format, color: bool) -> Decoded {
-    let mut d = Decoded::default();
-    for item in items {
-        match item {
-            Item::Dump(Ok(dump)) => match decode_config(dump.address, &dump.bytes) {
-                Ok(mut dev) => {
-                    dev.host = dump.host;
-                    dev.line = Some(dump.line);
-                    format_device(format, color, &dev, &mut d.out);
-                    d.devices += 1;
-                }
-                Err(e) => d.errors.push(InputError {
-                    line: Some(dump.line),
-                    message: format!("{}: {e}", dump.address),
-                }),
-            },
-            Item::Dump(Err(e)) => d.errors.push(InputError {
-                line: e.line(),
-                message: e
-                    .to_string()
-                    .split_once(": ")
-                    .filter(|_| e.line().is_some())
-                    .map_or_else(|| e.to_string(), |(_, m)| m.to_string()),
-            }),
-            Item::Error(e) => d.errors.push(e),
-        }
-    }
-    d
 }
 
 /// The address of a raw config file: `--address`, else a path component that is one
