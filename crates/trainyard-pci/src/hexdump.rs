@@ -135,23 +135,25 @@ static HEX_DIGIT: [u8; 256] = {
 /// Sixteen two-digit hex bytes separated by single spaces, or `None` for anything else (the
 /// general path then decides, with its error messages).
 fn plain_row(rest: &[u8]) -> Option<[u8; 16]> {
-    if rest.len() != 16 * 3 - 1 {
-        return None;
-    }
+    // A fixed-size array: every index below is in bounds by construction.
+    let rest: &[u8; 16 * 3 - 1] = rest.try_into().ok()?;
     let mut bytes = [0u8; 16];
     let mut bad = 0u8;
+    let mut spaces = true;
     for (i, b) in bytes.iter_mut().enumerate() {
         let at = i * 3;
         let (hi, lo) = (
-            HEX_DIGIT[rest[at] as usize],
-            HEX_DIGIT[rest[at + 1] as usize],
+            HEX_DIGIT[usize::from(rest[at])],
+            HEX_DIGIT[usize::from(rest[at + 1])],
         );
-        // Separators are checked all at once below; 0xff marks a non-digit.
+        // 0xff marks a non-digit; checked once for the whole row.
         bad |= (hi | lo) & 0xf0;
         *b = hi << 4 | lo;
+        if i < 15 {
+            spaces &= rest[at + 2] == b' ';
+        }
     }
-    let spaces_ok = (1..16).all(|i| rest[i * 3 - 1] == b' ');
-    (bad == 0 && spaces_ok).then_some(bytes)
+    (bad == 0 && spaces).then_some(bytes)
 }
 
 /// A row exactly as lspci writes it, `OFF: hh hh ... hh` with a two- or three-digit offset
