@@ -17,6 +17,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// `fleet analyze` allocates and frees every parsed device of every node: hundreds of
+// thousands of small blocks per second per core, some freed on another thread than the one
+// that allocated them (pdsh hosts). glibc's malloc and free were about a fifth of its
+// instructions; jemalloc's thread caches take 10-25% off its CPU time (docs/BENCHMARKS.md,
+// fleet section). mimalloc did as well on instructions but returned and re-faulted freed
+// pages (2-5x the system time) unless tuned through `unsafe` calls or the environment.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The hidden subcommand the local driver starts every rank through (`trainyard __rank-guard
 /// --grace-ms N --exit-file F -- PROGRAM ARGS...`; see `trainyard_exec::guard`).
 const RANK_GUARD: &str = "__rank-guard";
