@@ -4,8 +4,8 @@
 //!
 //! The Slurm half needs that cluster. When it is down the Slurm tests say so loudly and pass,
 //! unless `TRAINYARD_REQUIRE_SLURM=1` (set by `.ci/run`), where they fail. They run one at a
-//! time (one lock): each pins nodes, and a job waiting in Slurm's queue for another test's
-//! nodes would count that wait against its hang timeout.
+//! time (one lock, shared by every test process on the machine through a `flock`): each pins
+//! nodes, and some take nodes down or drain them.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use nix::fcntl::{Flock, FlockArg};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +31,39 @@ impl Backend {
     }
 }
 
-/// Serializes the Slurm scenarios (see the module docs).
+/// Serializes the Slurm scenarios of this process (see the module docs).
 static SLURM: Mutex<()> = Mutex::new(());
+
+/// Where every test process on this machine takes its turn on the dev cluster.
+const CLUSTER_LOCK: &str = "trainyard-slurm-scenarios.lock";
+
+/// Held while a Slurm scenario runs: this process's mutex and an exclusive `flock` on a file
+/// shared by every test process on the machine. The mutex alone is not enough: two `cargo
+/// test` runs at once (two checkouts, or CI beside a developer) would take each other's
+/// pinned nodes, and one's node-failure or drain scenario would fail the other's jobs.
+struct ClusterTurn {
+    _file: Flock<std::fs::File>,
+    _guard: MutexGuard<'static, ()>,
+}
+
+impl ClusterTurn {
+    fn take() -> Self {
+        let guard = SLURM.lock().unwrap_or_else(PoisonError::into_inner);
+        let path = std::env::temp_dir().join(CLUSTER_LOCK);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+        let file = Flock::lock(file, FlockArg::LockExclusive)
+            .unwrap_or_else(|(_, e)| panic!("cannot lock {}: {e}", path.display()));
+        Self {
+            _file: file,
+            _guard: guard,
+        }
+    }
+}
 
 /// The dev cluster is up: its config is installed and its controller answers.
 fn slurm_up() -> bool {
@@ -44,10 +76,10 @@ fn slurm_up() -> bool {
 }
 
 /// For a Slurm scenario: the lock, or `None` (skip) when the cluster is down and not required.
-fn slurm_or_skip(test: &str) -> Option<MutexGuard<'static, ()>> {
-    let guard = SLURM.lock().unwrap_or_else(PoisonError::into_inner);
+fn slurm_or_skip(test: &str) -> Option<ClusterTurn> {
+    let turn = ClusterTurn::take();
     if slurm_up() {
-        return Some(guard);
+        return Some(turn);
     }
     if std::env::var("TRAINYARD_REQUIRE_SLURM").is_ok_and(|v| v == "1") {
         panic!("{test}: TRAINYARD_REQUIRE_SLURM=1 but the local Slurm is not running (scripts/slurm-dev.sh start)");
