@@ -173,3 +173,37 @@ fn parallel_edge_inputs_agree() {
         check_parallel(data, 1 << 20, 1 << 21);
     }
 }
+
+/// A panic on a worker (a bug) must come out of `parse_parallel` as a panic, not leave the
+/// reading thread waiting for a piece that never comes.
+#[test]
+fn a_worker_panic_is_raised_not_waited_for() {
+    let mut data = Vec::new();
+    for f in corpus().iter().take(12) {
+        data.extend_from_slice(f);
+        if !data.ends_with(b"\n") {
+            data.push(b'\n');
+        }
+    }
+    let opts = parallel::Options {
+        threads: 2,
+        piece_bytes: 2000,
+        max_piece_bytes: 1 << 20,
+        fields_only: true,
+    };
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _: Result<(), ()> = parallel::parse_parallel(
+            &data[..],
+            opts,
+            || (),
+            |_, _| {
+                if seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 20 {
+                    panic!("injected");
+                }
+            },
+            |_| Ok(()),
+        );
+    }));
+    assert!(result.is_err());
+}

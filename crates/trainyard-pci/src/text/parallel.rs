@@ -105,9 +105,10 @@ where
         if !parallel {
             return Ok(true);
         }
+        let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
             let (job_rx, out_tx) = (&job_rx, out_tx.clone());
-            scope.spawn(move || loop {
+            workers.push(scope.spawn(move || loop {
                 let job = match job_rx.lock() {
                     Ok(rx) => rx.recv(),
                     Err(_) => return,
@@ -126,7 +127,7 @@ where
                 if out_tx.send(done).is_err() {
                     return;
                 }
-            });
+            }));
         }
         drop(out_tx);
         let mut sent = 0usize;
@@ -150,12 +151,14 @@ where
                 sent += 1;
             }
             // At most two pieces per worker in flight.
+            let mut worker_lost = false;
             while sent - order.next >= 2 * threads {
-                if !order.wait_one(&out_rx, &mut emit, &mut cutter.spare)? {
+                if !order.wait_one(&out_rx, &workers, &mut emit, &mut cutter.spare)? {
+                    worker_lost = true; // the scope re-raises its panic
                     break;
                 }
             }
-            if done && cutter.buf.is_empty() {
+            if worker_lost || (done && cutter.buf.is_empty()) {
                 break;
             }
             if !done {
@@ -163,8 +166,10 @@ where
             }
         }
         drop(job_tx);
+        // Workers now end when the jobs run out: wait without watching them (a lost piece
+        // shows as a closed channel once all have ended).
         while order.next < sent {
-            if !order.wait_one(&out_rx, &mut emit, &mut cutter.spare)? {
+            if !order.wait_one(&out_rx, &[], &mut emit, &mut cutter.spare)? {
                 break;
             }
         }
@@ -367,15 +372,35 @@ impl<T> Default for InOrder<T> {
 
 impl<T> InOrder<T> {
     /// Waits for one finished piece and emits every piece whose turn has come. Returns
-    /// `false` when no worker is left (a worker panicked; the scope re-raises it).
+    /// `false` when a piece will not come (a worker panicked; the scope re-raises it).
+    /// `workers` are watched while jobs may still be sent; empty once the job channel is
+    /// closed.
     fn wait_one<E>(
         &mut self,
         rx: &mpsc::Receiver<Done<T>>,
+        workers: &[std::thread::ScopedJoinHandle<'_, ()>],
         emit: &mut impl FnMut(Piece<T>) -> Result<(), E>,
         spare: &mut Vec<Vec<u8>>,
     ) -> Result<bool, E> {
-        let Ok(done) = rx.recv() else {
-            return Ok(false);
+        let done = loop {
+            if workers.is_empty() {
+                match rx.recv() {
+                    Ok(done) => break done,
+                    Err(_) => return Ok(false),
+                }
+            }
+            match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(done) => break done,
+                // Workers end only when the job channel closes, which has not happened
+                // while pieces are awaited: one that ended has panicked, and its piece
+                // will never come (the others would wait for jobs forever).
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if workers.iter().any(|w| w.is_finished()) {
+                        return Ok(false);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
+            }
         };
         if spare.len() < 4 {
             spare.push(done.bytes);
