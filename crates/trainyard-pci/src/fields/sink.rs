@@ -236,6 +236,18 @@ impl Sink {
 
     /// Stable partition of the settings: header group, then capability group.
     fn put_header_first(&mut self) {
+        // The usual case (`lspci -k`): the late header settings are the last few, after
+        // all capability settings. A rotation of that tail moves them into place.
+        let n = self.in_cap.len();
+        let first_cap = self.in_cap.iter().position(|&c| c).unwrap_or(n);
+        let tail = self.in_cap.iter().rev().take_while(|&&c| !c).count();
+        let late = self.in_cap[first_cap..].iter().filter(|&&c| !c).count();
+        if late == tail {
+            let (_, spans) = self.fields.parts_mut();
+            spans[first_cap..].rotate_right(tail);
+            self.hashes[first_cap..].rotate_right(tail);
+            return;
+        }
         let order = &mut self.order;
         order.clear();
         order.extend((0..self.in_cap.len()).filter(|&i| !self.in_cap[i]));
