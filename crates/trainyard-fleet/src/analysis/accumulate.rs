@@ -5,12 +5,14 @@
 //! addresses, IRQs) are recognised from the data as they arrive and stop being tracked value
 //! by value.
 
+use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use trainyard_pci::Role;
 
+use super::natural::node_name_cmp;
 use super::nodeset::NodeSet;
 use super::slots::SlotIds;
 use crate::fxhash::FxBuild;
@@ -136,9 +138,12 @@ impl KeyAcc {
 pub(crate) struct SlotAcc {
     /// Nodes with a device at this slot.
     pub present: NodeSet,
-    /// Human label from the first node that had it.
+    /// Human label from the first node, in node-name order, that has it: labels carry bus
+    /// numbers, which differ between nodes, so the node must not be whichever came first.
     pub label: String,
-    /// The device's role.
+    /// The node `label` comes from.
+    label_node: Box<str>,
+    /// The device's role, from the same node as the label.
     pub role: Option<Role>,
     /// Settings, in order of first appearance.
     pub keys: Vec<(Box<str>, KeyAcc)>,
@@ -204,6 +209,19 @@ impl SlotAcc {
         }
         self.order[field] = pos as u32;
         pos
+    }
+
+    /// Whether a label from node `name` (`label`, made on demand) goes before the one held:
+    /// the first node in node-name order, the smaller label between nodes of the same name.
+    fn label_precedes(&self, name: &str, label: impl FnOnce() -> String) -> Option<String> {
+        if self.label.is_empty() {
+            return Some(label());
+        }
+        match node_name_cmp(name, &self.label_node) {
+            CmpOrdering::Less => Some(label()),
+            CmpOrdering::Greater => None,
+            CmpOrdering::Equal => Some(label()).filter(|l| *l < self.label),
+        }
     }
 
     /// Folds node `idx`'s device `dev` in (its presence is already recorded).
@@ -380,10 +398,36 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 #[derive(Debug)]
 pub(crate) struct RuleAcc {
     pub nodes: NodeSet,
-    /// The first node's finding: summary, evidence, why and fix.
+    /// The finding quoted for all: summary, evidence, why and fix. It is the first node's in
+    /// node-name order (see [`RuleAcc::precedes`]), never the first to arrive, so the report
+    /// does not depend on threads or input order.
     pub sample: Finding,
-    /// Slot label (or the node-wide marker).
+    /// Slot label (or the node-wide marker), from the sample's node.
     pub label: String,
+    /// The sample's node.
+    node: Box<str>,
+}
+
+impl RuleAcc {
+    /// Whether `finding` of node `name` is a better sample than the one held: an earlier
+    /// node name; between nodes of the same name, the smaller finding.
+    fn precedes(&self, name: &str, finding: &Finding) -> bool {
+        node_name_cmp(name, &self.node)
+            .then_with(|| finding_cmp(finding, &self.sample))
+            .is_lt()
+    }
+}
+
+/// A total order of one rule's findings on one slot, by content.
+fn finding_cmp(a: &Finding, b: &Finding) -> CmpOrdering {
+    (&a.summary, &a.keys, &a.device, &a.why, &a.fix, &a.related).cmp(&(
+        &b.summary,
+        &b.keys,
+        &b.device,
+        &b.why,
+        &b.fix,
+        &b.related,
+    ))
 }
 
 /// Per-worker accumulator. Workers share only the node counter, so node indices are global
@@ -471,9 +515,11 @@ impl Accumulator {
         self.grow_slots();
         for (i, dev) in node.devices.iter().enumerate() {
             let acc = &mut self.slots[slot_of[i] as usize];
-            if acc.label.is_empty() {
-                let labels = labels.get_or_insert_with(|| super::labels::device_labels(node));
-                acc.label = labels[i].clone();
+            if let Some(label) = acc.label_precedes(&node.name, || {
+                labels.get_or_insert_with(|| super::labels::device_labels(node))[i].clone()
+            }) {
+                acc.label = label;
+                acc.label_node = node.name.as_str().into();
                 acc.role = Some(dev.role());
             }
             acc.present.insert(idx);
@@ -507,16 +553,22 @@ impl Accumulator {
             let device = f.device.as_deref().and_then(|a| device_index(node, a));
             let place = device.map_or(NODE_WIDE, |i| slot_of[i]);
             let key = (f.rule, place, f.severity);
-            if let Some(r) = self.rules.get_mut(&key) {
-                r.nodes.insert(idx);
-                continue;
-            }
-            let label = match device {
+            let mut label = || match device {
                 Some(i) => {
                     labels.get_or_insert_with(|| super::labels::device_labels(node))[i].clone()
                 }
                 None => "node-wide".to_string(),
             };
+            if let Some(r) = self.rules.get_mut(&key) {
+                r.nodes.insert(idx);
+                if r.precedes(&node.name, &f) {
+                    r.label = label();
+                    r.sample = f;
+                    r.node = node.name.as_str().into();
+                }
+                continue;
+            }
+            let label = label();
             let mut nodes = NodeSet::default();
             nodes.insert(idx);
             self.rules.insert(
@@ -525,6 +577,7 @@ impl Accumulator {
                     nodes,
                     sample: f,
                     label,
+                    node: node.name.as_str().into(),
                 },
             );
         }
@@ -549,9 +602,12 @@ impl Accumulator {
             let id = self.slot_by_name(other.slot_ids.name(oid as u32));
             ids.push(id);
             let acc = &mut self.slots[id as usize];
-            if acc.label.is_empty() {
-                acc.label = o.label;
-                acc.role = o.role;
+            if !o.label.is_empty() {
+                if let Some(label) = acc.label_precedes(&o.label_node, || o.label.clone()) {
+                    acc.label = label;
+                    acc.label_node = o.label_node;
+                    acc.role = o.role;
+                }
             }
             acc.present.union_with(&o.present);
             for (key, ok) in o.keys {
@@ -582,7 +638,14 @@ impl Accumulator {
                 id => ids[id as usize],
             };
             match self.rules.get_mut(&(rule, slot, severity)) {
-                Some(r) => r.nodes.union_with(&o.nodes),
+                Some(r) => {
+                    r.nodes.union_with(&o.nodes);
+                    if r.precedes(&o.node, &o.sample) {
+                        r.sample = o.sample;
+                        r.label = o.label;
+                        r.node = o.node;
+                    }
+                }
                 None => {
                     self.rules.insert((rule, slot, severity), o);
                 }

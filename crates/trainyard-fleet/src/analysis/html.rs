@@ -9,12 +9,12 @@
 //! a little JavaScript from compact JSON (node names once, then per-finding lists of node
 //! indices), so that a 10,000-node fleet does not become a million empty table cells.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::natural::node_name_cmp;
 use super::report::{Cohort, FindingKind, FleetFinding, FleetReport};
 use crate::rules::Severity;
 
@@ -97,39 +97,6 @@ fn kind_str(k: FindingKind) -> &'static str {
         FindingKind::Rule => "rule",
         FindingKind::Extra => "extra",
         FindingKind::Variation => "variation",
-    }
-}
-
-/// Compares names with digit runs as numbers, so `node9` sorts before `node10`.
-fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    loop {
-        match (a.first(), b.first()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
-                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
-                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
-                let (na, nb) = (&a[..da], &b[..db]);
-                // Compare without leading zeros: longer is larger, then digit by digit.
-                let ta = &na[na.iter().take_while(|c| **c == b'0').count()..];
-                let tb = &nb[nb.iter().take_while(|c| **c == b'0').count()..];
-                let ord = ta.len().cmp(&tb.len()).then(ta.cmp(tb)).then(da.cmp(&db));
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-                a = &a[da..];
-                b = &b[db..];
-            }
-            (Some(x), Some(y)) => {
-                if x != y {
-                    return x.cmp(y);
-                }
-                a = &a[1..];
-                b = &b[1..];
-            }
-        }
     }
 }
 
@@ -236,7 +203,7 @@ impl<'a> Model<'a> {
             .iter()
             .flat_map(|f| f.nodes.iter().map(String::as_str))
             .collect();
-        names.sort_unstable_by(|a, b| natural_cmp(a, b).then(a.cmp(b)));
+        names.sort_unstable_by(|a, b| node_name_cmp(a, b));
         names.dedup();
         let index: HashMap<&str, u32> = names
             .iter()

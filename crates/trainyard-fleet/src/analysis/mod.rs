@@ -9,6 +9,7 @@ mod accumulate;
 mod classify;
 pub mod html;
 pub mod labels;
+mod natural;
 mod nodeset;
 mod report;
 mod slots;

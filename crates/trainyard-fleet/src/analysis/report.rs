@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::accumulate::Accumulator;
 use super::classify::{deviation_severity, missing_severity};
+use super::natural::node_name_cmp;
 use super::nodeset::NodeSet;
 use crate::rules::Severity;
 
@@ -125,12 +126,51 @@ pub struct FleetReport {
     pub skipped: Vec<SkippedInput>,
 }
 
-fn sorted(set: &NodeSet) -> Vec<u32> {
-    set.iter().collect()
+/// Node indices are handed out in arrival order, which threads and input order change. The
+/// report numbers nodes by rank instead: their position in node-name order (ties, from
+/// inputs that name the same node, broken by what was read of them). Every list, grouping
+/// and tie below then follows from the data alone.
+struct Ranks {
+    /// Arrival index -> rank (`u32::MAX` for indices no node holds).
+    of: Vec<u32>,
+}
+
+impl Ranks {
+    fn new(nodes: &[(u32, super::accumulate::NodeMeta)]) -> (Self, Vec<u32>) {
+        let mut order: Vec<usize> = (0..nodes.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ma, mb) = (&nodes[a].1, &nodes[b].1);
+            node_name_cmp(&ma.name, &mb.name)
+                .then_with(|| ma.devices.cmp(&mb.devices))
+                .then_with(|| format!("{:?}", ma.kind).cmp(&format!("{:?}", mb.kind)))
+                .then_with(|| ma.facts.cmp(&mb.facts))
+        });
+        let max_idx = nodes.iter().map(|(i, _)| *i).max().unwrap_or(0) as usize;
+        let mut of = vec![u32::MAX; max_idx + 1];
+        for (rank, &pos) in order.iter().enumerate() {
+            of[nodes[pos].0 as usize] = rank as u32;
+        }
+        let by_rank = order.iter().map(|&pos| nodes[pos].0).collect();
+        (Self { of }, by_rank)
+    }
+
+    /// The ranks of a set's nodes, ascending (node-name order).
+    fn sorted(&self, set: &NodeSet) -> Vec<u32> {
+        let mut v: Vec<u32> = set.iter().map(|i| self.of[i as usize]).collect();
+        v.sort_unstable();
+        v
+    }
 }
 
 /// Builds the report from the worker accumulators.
-pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> FleetReport {
+///
+/// The report is a function of the nodes and skipped inputs only: the number of
+/// accumulators, which node went to which, and the order they were folded in do not change
+/// a byte of it.
+pub fn build_report(accs: Vec<Accumulator>, mut skipped: Vec<SkippedInput>) -> FleetReport {
+    skipped.sort_by(|a, b| {
+        (&a.input, a.line, &a.error).cmp(&(&b.input, b.line, &b.error))
+    });
     let mut iter = accs.into_iter();
     let Some(mut acc) = iter.next() else {
         return FleetReport {
@@ -147,16 +187,13 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
     }
     acc.settle();
     let n = acc.nodes.len();
-    let max_idx = acc.nodes.iter().map(|(i, _)| *i).max().unwrap_or(0) as usize;
-    let mut names = vec![String::new(); max_idx + 1];
+    let (ranks, _) = Ranks::new(&acc.nodes);
+    // Names by rank: node-name order.
+    let mut names = vec![String::new(); n];
     for (i, meta) in &acc.nodes {
-        names[*i as usize] = meta.name.clone();
+        names[ranks.of[*i as usize] as usize] = meta.name.clone();
     }
-    let all: Vec<u32> = {
-        let mut v: Vec<u32> = acc.nodes.iter().map(|(i, _)| *i).collect();
-        v.sort_unstable();
-        v
-    };
+    let sorted = |set: &NodeSet| ranks.sorted(set);
 
     // (kind, severity, key, value, fleet_value, nodes) -> finding, so that the same difference on
     // several devices of the same nodes is one finding.
@@ -208,11 +245,13 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
             continue;
         }
         if p < n && !platform {
-            let missing: Vec<u32> = all
+            let missing: Vec<u32> = acc
+                .nodes
                 .iter()
-                .copied()
+                .map(|(i, _)| *i)
                 .filter(|i| !s.present.contains(*i))
                 .collect();
+            let missing = sorted(&NodeSet::List(missing));
             add(finding(
                 FindingKind::Missing,
                 missing_severity(s.role),
@@ -243,10 +282,11 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
                 k.values.iter().map(|(v, set)| (v, set)).collect();
             values.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
             let reported = k.reported.len();
-            let unreported: Vec<u32> = present
+            let unreported: Vec<u32> = s
+                .present
                 .iter()
-                .copied()
                 .filter(|i| !k.reported.contains(*i))
+                .map(|i| ranks.of[i as usize])
                 .collect();
             // The key itself missing on most nodes (a `.Note` only some print): the
             // fleet value is "not reported".
@@ -347,8 +387,8 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
         if let Some(first) = f.slots.first() {
             f.slot = first.clone();
         }
+        // `set` holds ranks, ascending: the names come out in node-name order.
         f.nodes = f.set.iter().map(|&i| names[i as usize].clone()).collect();
-        f.nodes.sort();
         f.count = f.nodes.len();
         f.summary = summarize(f, n);
     }
@@ -359,9 +399,21 @@ pub fn build_report(accs: Vec<Accumulator>, skipped: Vec<SkippedInput>) -> Fleet
             .then(a.kind.cmp(&b.kind))
             .then(a.key.cmp(&b.key))
             .then(a.slot.cmp(&b.slot))
+            // Ties (two values of one key on as many nodes) by the data, never by the
+            // order the findings were gathered in.
+            .then_with(|| {
+                (&a.value, &a.fleet_value, &a.set, &a.slots, &a.label, &a.summary).cmp(&(
+                    &b.value,
+                    &b.fleet_value,
+                    &b.set,
+                    &b.slots,
+                    &b.label,
+                    &b.summary,
+                ))
+            })
     });
 
-    let cohorts = cohorts(&acc, &mut findings, &names, n);
+    let cohorts = cohorts(&acc, &ranks, &mut findings, &names, n);
     FleetReport {
         nodes: n,
         slots: acc.slot_count(),
@@ -390,7 +442,15 @@ fn fold_variation(findings: Vec<FleetFinding>) -> Vec<FleetFinding> {
             out.extend(group);
             continue;
         }
-        group.sort_by(|a, b| a.slot.cmp(&b.slot));
+        // By the data alone: the first finding lends the group its label.
+        group.sort_by(|a, b| {
+            (&a.slot, &a.value, &a.fleet_value, &a.set).cmp(&(
+                &b.slot,
+                &b.value,
+                &b.fleet_value,
+                &b.set,
+            ))
+        });
         let mut values: Vec<&str> = group.iter().map(|f| f.value.as_str()).collect();
         values.sort_unstable();
         values.dedup();
@@ -497,6 +557,7 @@ fn summarize(f: &FleetFinding, n: usize) -> String {
 /// platform facts that set each group apart.
 fn cohorts(
     acc: &Accumulator,
+    ranks: &Ranks,
     findings: &mut [FleetFinding],
     names: &[String],
     n: usize,
@@ -509,9 +570,13 @@ fn cohorts(
         }
         groups.entry(f.set.clone()).or_default().push(i);
     }
-    let facts: HashMap<u32, &BTreeMap<String, String>> =
-        acc.nodes.iter().map(|(i, m)| (*i, &m.facts)).collect();
-    let mut out: Vec<Cohort> = groups
+    // By rank, as the findings' sets are.
+    let facts: HashMap<u32, &BTreeMap<String, String>> = acc
+        .nodes
+        .iter()
+        .map(|(i, m)| (ranks.of[*i as usize], &m.facts))
+        .collect();
+    let mut out: Vec<(Vec<u32>, Cohort)> = groups
         .into_iter()
         .map(|(set, idxs)| {
             let hints = hints(&set, &facts);
@@ -539,22 +604,30 @@ fn cohorts(
             for h in &hints {
                 summary.push_str(&format!("; {}", h.summary));
             }
-            let mut nodes: Vec<String> = set.iter().map(|&i| names[i as usize].clone()).collect();
-            nodes.sort();
-            Cohort {
+            // Ranks ascending: node-name order.
+            let nodes: Vec<String> = set.iter().map(|&i| names[i as usize].clone()).collect();
+            let cohort = Cohort {
                 id: 0,
                 count: nodes.len(),
                 nodes,
                 findings: idxs,
                 summary,
                 hints,
-            }
+            };
+            (set, cohort)
         })
         .collect();
-    out.sort_by(|a, b| {
+    out.sort_by(|(set_a, a), (set_b, b)| {
         let worst = |c: &Cohort| c.findings.iter().map(|&i| findings[i].severity).max();
-        worst(b).cmp(&worst(a)).then(a.count.cmp(&b.count))
+        // Cohorts as severe and as large: the one whose nodes come first in node-name order
+        // first (findings' indices are already in a data-only order, as ranks are).
+        worst(b)
+            .cmp(&worst(a))
+            .then(a.count.cmp(&b.count))
+            .then_with(|| set_a.cmp(set_b))
+            .then_with(|| a.findings.cmp(&b.findings))
     });
+    let mut out: Vec<Cohort> = out.into_iter().map(|(_, c)| c).collect();
     for (id, c) in out.iter_mut().enumerate() {
         c.id = id;
         for &i in &c.findings {
