@@ -173,3 +173,77 @@ fn nonexistent_input_is_bad_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent/fleet"));
 }
+
+#[test]
+fn reports_are_byte_identical_whatever_the_threads_and_input_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = dir.path().join("fleet");
+    let template = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/gpu-servers/gigabyte-g242-z11-DEF4067C8E-vvnn.txt");
+    let out = trainyard(&[
+        "fleet",
+        "synth",
+        "--from",
+        &template.display().to_string(),
+        "--nodes",
+        "14",
+        "--out",
+        &fleet.display().to_string(),
+        "--faults",
+        "acs=2,downtrain=1,mrrs=1,relaxed_ordering=2,missing=2,aer=1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(fleet.join("garbage.txt"), [0u8, 159, 146, 150, 7, 0, 1]).expect("write");
+    // The folder, and its files named one by one in reverse order.
+    let mut files: Vec<String> = std::fs::read_dir(&fleet)
+        .expect("list")
+        .map(|e| e.expect("entry").path().display().to_string())
+        .collect();
+    files.sort();
+    files.reverse();
+    let folder = vec![fleet.display().to_string()];
+
+    let run = |inputs: &[String], threads: &str, i: usize| {
+        let html = dir.path().join(format!("report{i}.html"));
+        let mut args: Vec<&str> = vec!["fleet", "analyze", "--threads", threads];
+        args.extend(inputs.iter().map(String::as_str));
+        let json = trainyard(&[args.as_slice(), &["--json"]].concat());
+        let human = trainyard(&[args.as_slice(), &["--all"]].concat());
+        let html_out = trainyard(
+            &[
+                args.as_slice(),
+                &["--json", "--html", &html.display().to_string()],
+            ]
+            .concat(),
+        );
+        assert_eq!(json.status.code(), Some(2), "{}", text(&json.stderr));
+        assert_eq!(
+            html_out.status.code(),
+            Some(2),
+            "{}",
+            text(&html_out.stderr)
+        );
+        (
+            text(&json.stdout),
+            text(&human.stdout),
+            std::fs::read_to_string(&html).expect("html"),
+        )
+    };
+    let (json, human, html) = run(&folder, "1", 0);
+    assert!(
+        human.contains("Cohorts") && human.contains("garbage.txt"),
+        "{human}"
+    );
+    for (i, (inputs, threads)) in [(&folder, "2"), (&files, "4"), (&folder, "4"), (&files, "1")]
+        .into_iter()
+        .enumerate()
+    {
+        let (j, h, p) = run(inputs, threads, i + 1);
+        assert!(j == json, "--threads {threads}: JSON differs");
+        assert!(
+            h == human,
+            "--threads {threads}: text differs:\n{h}\n---\n{human}"
+        );
+        assert!(p == html, "--threads {threads}: HTML differs");
+    }
+}

@@ -420,14 +420,8 @@ impl RuleAcc {
 
 /// A total order of one rule's findings on one slot, by content.
 fn finding_cmp(a: &Finding, b: &Finding) -> CmpOrdering {
-    (&a.summary, &a.keys, &a.device, &a.why, &a.fix, &a.related).cmp(&(
-        &b.summary,
-        &b.keys,
-        &b.device,
-        &b.why,
-        &b.fix,
-        &b.related,
-    ))
+    (&a.summary, &a.keys, &a.device, &a.why, &a.fix, &a.related)
+        .cmp(&(&b.summary, &b.keys, &b.device, &b.why, &b.fix, &b.related))
 }
 
 /// Per-worker accumulator. Workers share only the node counter, so node indices are global

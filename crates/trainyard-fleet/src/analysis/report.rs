@@ -168,9 +168,7 @@ impl Ranks {
 /// accumulators, which node went to which, and the order they were folded in do not change
 /// a byte of it.
 pub fn build_report(accs: Vec<Accumulator>, mut skipped: Vec<SkippedInput>) -> FleetReport {
-    skipped.sort_by(|a, b| {
-        (&a.input, a.line, &a.error).cmp(&(&b.input, b.line, &b.error))
-    });
+    skipped.sort_by(|a, b| (&a.input, a.line, &a.error).cmp(&(&b.input, b.line, &b.error)));
     let mut iter = accs.into_iter();
     let Some(mut acc) = iter.next() else {
         return FleetReport {
@@ -402,14 +400,22 @@ pub fn build_report(accs: Vec<Accumulator>, mut skipped: Vec<SkippedInput>) -> F
             // Ties (two values of one key on as many nodes) by the data, never by the
             // order the findings were gathered in.
             .then_with(|| {
-                (&a.value, &a.fleet_value, &a.set, &a.slots, &a.label, &a.summary).cmp(&(
-                    &b.value,
-                    &b.fleet_value,
-                    &b.set,
-                    &b.slots,
-                    &b.label,
-                    &b.summary,
-                ))
+                (
+                    &a.value,
+                    &a.fleet_value,
+                    &a.set,
+                    &a.slots,
+                    &a.label,
+                    &a.summary,
+                )
+                    .cmp(&(
+                        &b.value,
+                        &b.fleet_value,
+                        &b.set,
+                        &b.slots,
+                        &b.label,
+                        &b.summary,
+                    ))
             })
     });
 
