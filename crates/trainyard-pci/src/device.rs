@@ -169,7 +169,7 @@ pub struct Field {
 /// A device's flat settings, stored as one text buffer with spans: keys and values of a
 /// device share one allocation instead of two `String`s per setting (about a hundred
 /// settings per device). Serializes as `[{"key": .., "value": ..}, ...]`.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Fields {
     /// Keys and values back to back: `key0 value0 key1 value1 ...` without separators.
     text: String,
@@ -179,6 +179,23 @@ pub struct Fields {
     /// than a few settings: rule engines look up dozens of keys per device, and a linear
     /// scan over a hundred keys each time showed in `fleet analyze` profiles.
     index: std::sync::OnceLock<Box<[u32]>>,
+    /// Per setting, the hash of its key as [`Fields::get`]'s index hashes it, when the
+    /// tokenizer supplied them (it hashes every key anyway, to number repeats); empty
+    /// otherwise. Building the index from these instead of hashing every key again halves
+    /// its cost, and the fleet's rules index every device.
+    hashes: Vec<u32>,
+}
+
+impl Clone for Fields {
+    fn clone(&self) -> Self {
+        // The index is a cache: a clone starts without one.
+        Self {
+            text: self.text.clone(),
+            spans: self.spans.clone(),
+            index: std::sync::OnceLock::new(),
+            hashes: self.hashes.clone(),
+        }
+    }
 }
 
 /// A borrowed key or value of a [`Fields`] entry: a `&str` that also offers `as_str()`.
@@ -244,6 +261,7 @@ impl Fields {
             text: String::with_capacity(text),
             spans: Vec::with_capacity(n),
             index: std::sync::OnceLock::new(),
+            hashes: Vec::new(),
         }
     }
 
@@ -269,7 +287,7 @@ impl Fields {
     /// Records the setting whose key is `text[start..key_end]` and whose value runs from
     /// `key_end` to the end of the text.
     pub(crate) fn push_span(&mut self, start: usize, key_end: usize) {
-        self.index.take();
+        self.forget_index();
         let end = self.text.len();
         match (
             u32::try_from(start),
@@ -284,13 +302,22 @@ impl Fields {
 
     /// The text buffer, for the tokenizer to write keys and values into directly.
     pub(crate) fn text_mut(&mut self) -> &mut String {
-        self.index.take();
+        self.forget_index();
         &mut self.text
+    }
+
+    /// Drops the index and the key hashes: the settings are changing.
+    #[inline]
+    fn forget_index(&mut self) {
+        if self.index.get().is_some() {
+            self.index.take();
+        }
+        self.hashes.clear();
     }
 
     /// Text and spans together, for the tokenizer's sink to append or reorder settings.
     pub(crate) fn parts_mut(&mut self) -> (&mut String, &mut Vec<[u32; 3]>) {
-        self.index.take();
+        self.forget_index();
         (&mut self.text, &mut self.spans)
     }
 
@@ -309,16 +336,30 @@ impl Fields {
         &self.text[s as usize..k as usize]
     }
 
-    /// Releases spare capacity (the tokenizer sizes buffers generously).
-    /// Only buffers with over a third unused are shrunk: a shrinking `realloc` per device
-    /// showed in profiles, and the tokenizer's estimate is usually within a quarter.
-    pub(crate) fn shrink_to_fit(&mut self) {
-        let oversized = |len: usize, cap: usize| cap > len + len / 2 + 64;
-        if oversized(self.text.len(), self.text.capacity()) {
-            self.text.shrink_to_fit();
-        }
-        if oversized(self.spans.len(), self.spans.capacity()) {
-            self.spans.shrink_to_fit();
+    /// Empties the settings, keeping the buffers' capacity (the tokenizer's scratch copy).
+    pub(crate) fn clear(&mut self) {
+        self.forget_index();
+        self.text.clear();
+        self.spans.clear();
+    }
+
+    /// A copy whose buffers are exactly as large as their contents: the tokenizer builds a
+    /// device's settings in one scratch buffer that keeps its capacity from device to
+    /// device, and hands out this copy (one allocation per buffer, no regrowth; building in
+    /// a fresh buffer per device sized like the previous one reallocated several times per
+    /// device, since neighbouring devices differ in size by 10x).
+    /// `hashes` are the keys' [`index_hash`]es, one per setting (or none).
+    pub(crate) fn exact_copy(&self, hashes: &[u32]) -> Fields {
+        let hashes = if hashes.len() == self.spans.len() {
+            hashes.into()
+        } else {
+            Vec::new()
+        };
+        Self {
+            text: self.text.as_str().into(),
+            spans: self.spans.as_slice().into(),
+            index: std::sync::OnceLock::new(),
+            hashes,
         }
     }
 
@@ -369,20 +410,30 @@ impl Fields {
         let mask = size - 1;
         let mut table = vec![0u32; size].into_boxed_slice();
         let text = self.text.as_str();
-        for (i, &[s, k, _]) in self.spans.iter().enumerate() {
+        let known = self.hashes.len() == self.spans.len();
+        let key_at = |i: usize| {
+            let [s, k, _] = self.spans[i];
+            &text[s as usize..k as usize]
+        };
+        for i in 0..self.spans.len() {
             let Ok(entry) = u32::try_from(i + 1) else {
                 break; // over 4 billion settings: not lspci output; the rest stay unindexed
             };
-            let key = &text[s as usize..k as usize];
-            let mut pos = index_hash(key) & mask;
+            // With the tokenizer's hashes, keys are only read on a hash match.
+            let hash = if known {
+                self.hashes[i] as usize
+            } else {
+                index_hash(key_at(i))
+            };
+            let mut pos = hash & mask;
             loop {
                 let slot = table[pos];
                 if slot == 0 {
                     table[pos] = entry;
                     break;
                 }
-                let [s2, k2, _] = self.spans[slot as usize - 1];
-                if &text[s2 as usize..k2 as usize] == key {
+                let other = slot as usize - 1;
+                if (!known || self.hashes[other] as usize == hash) && key_at(other) == key_at(i) {
                     break; // an earlier setting has this key: `get` returns that one
                 }
                 pos = (pos + 1) & mask;
@@ -416,7 +467,8 @@ impl Fields {
     }
 }
 
-/// Slot hash of a key in the [`Fields::get`] index.
+/// Slot hash of a key in the [`Fields::get`] index (the tokenizer's sink hashes keys the
+/// same way, `fields::sink::hash_key`, and hands those hashes over).
 #[inline]
 fn index_hash(key: &str) -> usize {
     // The high half: the multiplicative hash mixes upward, so its low bits are weak.

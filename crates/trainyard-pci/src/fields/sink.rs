@@ -29,7 +29,8 @@ fn canonical_key(key: &str) -> Option<&'static str> {
     })
 }
 
-/// Hash of a key for the uniqueness table.
+/// Hash of a key for the uniqueness table, and for [`Fields`]' lookup index (the same
+/// function as its `index_hash`: the hashes are handed over with the settings).
 #[inline]
 pub(crate) fn hash_key(key: &[u8]) -> u32 {
     (crate::fxhash::hash_bytes(0, key) >> 32) as u32
@@ -50,6 +51,8 @@ struct Slot {
 /// Collects the settings of one device.
 #[derive(Default)]
 pub(crate) struct Sink {
+    /// The device's settings so far: a scratch buffer whose capacity carries over from
+    /// device to device (see [`Sink::take`]).
     fields: Fields,
     /// Per setting: hash of its key (before numbering).
     hashes: Vec<u32>,
@@ -70,9 +73,6 @@ pub(crate) struct Sink {
     table: Vec<Slot>,
     generation: u32,
     used: usize,
-    /// Sizes of the previous device's settings, to size the next one's buffers.
-    last_text: usize,
-    last_len: usize,
     /// Scratch space for [`Sink::put_header_first`].
     order: Vec<usize>,
     moved_spans: Vec<[u32; 3]>,
@@ -82,10 +82,8 @@ pub(crate) struct Sink {
 impl Sink {
     /// Starts a device.
     pub(crate) fn reset(&mut self) {
-        // Buffers sized like the previous device's: one allocation each, no regrowth.
-        let text = self.last_text.max(1024);
-        let n = self.last_len.max(64);
-        self.fields = Fields::with_capacity(text + text / 4, n + n / 4);
+        // A scratch buffer, reused: `take` hands out an exact copy.
+        self.fields.clear();
         self.hashes.clear();
         self.in_cap.clear();
         self.cap = false;
@@ -227,10 +225,8 @@ impl Sink {
             self.put_header_first();
         }
         self.number_repeats();
-        let mut f = std::mem::take(&mut self.fields);
-        self.last_text = f.text().len();
-        self.last_len = f.len();
-        f.shrink_to_fit();
+        let f = self.fields.exact_copy(&self.hashes);
+        self.fields.clear();
         f
     }
 
@@ -322,6 +318,9 @@ impl Sink {
         let key_end = text.len() as u32;
         text.push_str(&value);
         spans[i] = [start as u32, key_end, end];
+        // The setting's hash now describes its new key, for `Fields::get`'s index (the
+        // numbering loop has read it already).
+        self.hashes[i] = hash_key(&text.as_bytes()[start..key_end as usize]);
     }
 
     fn grow(&mut self) {
@@ -359,6 +358,34 @@ mod tests {
         assert_eq!(f.key_at(1003), "a#4");
         assert_eq!(f.get("k999"), Some("x"));
         assert_eq!(f.get("a#3"), Some("3"));
+    }
+
+    #[test]
+    fn lookups_agree_with_a_scan_after_reordering_and_renaming() {
+        // Enough settings for `Fields::get` to index them from the sink's key hashes.
+        let mut s = Sink::default();
+        for round in 0..2 {
+            s.reset();
+            s.cap = true;
+            for i in 0..40 {
+                s.push(&["K", &(i % 7).to_string()], &format!("c{round}-{i}"));
+            }
+            s.cap = false;
+            s.push(&["K3"], "late header");
+            s.push(&["DevCtl.", "Correctable"], "+");
+            let mut f = s.take();
+            let scan = |f: &Fields, key: &str| {
+                f.iter().find(|x| x.key == key).map(|x| x.value.to_string())
+            };
+            for key in ["K0", "K3", "K3#2", "K6#6", "K1#7", "DevCtl.CorrErr", "nope"] {
+                assert_eq!(f.get(key).map(str::to_string), scan(&f, key), "{key}");
+            }
+            // Settings pushed afterwards are found too (the handed-over hashes are dropped).
+            f.push("K0", "again");
+            f.push("new", "v");
+            assert_eq!(f.get("new"), Some("v"));
+            assert_eq!(f.get("K0").map(str::to_string), scan(&f, "K0"));
+        }
     }
 
     #[test]
