@@ -337,6 +337,12 @@ fn cancel_stops_a_detached_job_and_leaves_no_process() {
     let doc = ctx.show(&id);
     assert_eq!(doc["state"], "cancelled", "{doc:#}");
     assert_eq!(doc["attempts"][0]["state"], "cancelled");
+    // The signal `cancel` sends is not the story: who asked is.
+    let reason = doc["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("requested by `trainyard cancel`"),
+        "{doc:#}"
+    );
     wait_all_dead(&pids, Duration::from_secs(10));
     wait_all_dead(&[supervisor], Duration::from_secs(10));
     // Cancelling again is harmless.

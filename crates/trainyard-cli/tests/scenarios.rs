@@ -419,6 +419,11 @@ fn cancel_leaves_nothing_behind(ctx: &Ctx) {
     let doc = ctx.show(&id);
     assert_eq!(doc["state"], "cancelled", "{doc:#}");
     assert_eq!(doc["attempts"][0]["state"], "cancelled");
+    let reason = doc["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("requested by `trainyard cancel`"),
+        "{doc:#}"
+    );
     wait_until("every rank gone", Duration::from_secs(10), || {
         pids.iter().all(|&p| !alive(p))
     });

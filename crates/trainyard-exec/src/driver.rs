@@ -235,7 +235,11 @@ impl<S: EventSink> LocalDriver<S> {
                     interrupts += 1;
                     if interrupts == 1 {
                         tracing::info!(signal = name, "cancelling the job");
-                        run.queue.push_back(Event::Cancel { reason: format!("interrupted by {name}") });
+                        // `trainyard cancel` records its request in the store before it
+                        // signals us: ask the store first, so the job says who cancelled it.
+                        if !run.heartbeat() {
+                            run.queue.push_back(Event::Cancel { reason: format!("interrupted by {name}") });
+                        }
                     } else {
                         tracing::warn!(signal = name, "second signal: killing every rank now");
                         run.kill_now();
@@ -673,8 +677,9 @@ impl<S: EventSink> Run<'_, S> {
         });
     }
 
-    /// Once a second: the attempts' progress, then the heartbeat, which may carry a cancel.
-    fn heartbeat(&mut self) {
+    /// Once a second (and on the first SIGINT/SIGTERM): the attempts' progress, then the
+    /// heartbeat, which may carry a cancel; true when it did and the cancel is queued.
+    fn heartbeat(&mut self) -> bool {
         let at = now();
         for (attempt, run) in &mut self.attempts {
             if let Some(step) = run.progress.take() {
@@ -685,9 +690,13 @@ impl<S: EventSink> Run<'_, S> {
             Ok(Some(reason)) => {
                 tracing::info!(%reason, "cancel requested through the sink");
                 self.queue.push_back(Event::Cancel { reason });
+                true
             }
-            Ok(None) => {}
-            Err(err) => log_failure("heartbeat", Err(err)),
+            Ok(None) => false,
+            Err(err) => {
+                log_failure("heartbeat", Err(err));
+                false
+            }
         }
     }
 

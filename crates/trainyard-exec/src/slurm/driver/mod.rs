@@ -237,7 +237,11 @@ impl<S: EventSink> SlurmDriver<S> {
                     interrupts += 1;
                     if interrupts == 1 {
                         tracing::info!(signal = name, "cancelling the job");
-                        run.queue.push_back(Event::Cancel { reason: format!("interrupted by {name}") });
+                        // `trainyard cancel` records its request in the store before it
+                        // signals us: ask the store first, so the job says who cancelled it.
+                        if !run.heartbeat() {
+                            run.queue.push_back(Event::Cancel { reason: format!("interrupted by {name}") });
+                        }
                     } else {
                         tracing::warn!(signal = name, "second signal: scancel of every attempt now");
                         run.scancel_all();

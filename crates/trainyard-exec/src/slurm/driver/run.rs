@@ -234,8 +234,9 @@ impl<S: EventSink> Run<'_, S> {
         }
     }
 
-    /// Once a second: the attempts' progress, then the heartbeat, which may carry a cancel.
-    pub(super) fn heartbeat(&mut self) {
+    /// Once a second (and on the first SIGINT/SIGTERM): the attempts' progress, then the
+    /// heartbeat, which may carry a cancel; true when it did and the cancel is queued.
+    pub(super) fn heartbeat(&mut self) -> bool {
         let at = now();
         for (attempt, a) in &mut self.attempts {
             if let Some(step) = a.progress.take() {
@@ -246,9 +247,13 @@ impl<S: EventSink> Run<'_, S> {
             Ok(Some(reason)) => {
                 tracing::info!(%reason, "cancel requested through the sink");
                 self.queue.push_back(Event::Cancel { reason });
+                true
             }
-            Ok(None) => {}
-            Err(err) => log_failure("heartbeat", Err(err)),
+            Ok(None) => false,
+            Err(err) => {
+                log_failure("heartbeat", Err(err));
+                false
+            }
         }
     }
 }
