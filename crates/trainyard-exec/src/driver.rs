@@ -20,7 +20,7 @@ use crate::env::{free_port, RankEnv};
 use crate::output::LiveView;
 use crate::progress::{read_step_file, ProgressRule};
 use crate::rank::{progress_file, spawn_rank, Exit, NewRank, RankMsg, RankRun, Watch};
-use crate::sink::{log_failure, EventSink, RankStart};
+use crate::sink::{beat, log_failure, EventSink, RankStart};
 use crate::spawn::{resolve_program, GuardCommand};
 use crate::teardown::{signal_group, LiveGroups};
 use crate::ExecError;
@@ -680,23 +680,16 @@ impl<S: EventSink> Run<'_, S> {
     /// Once a second (and on the first SIGINT/SIGTERM): the attempts' progress, then the
     /// heartbeat, which may carry a cancel; true when it did and the cancel is queued.
     fn heartbeat(&mut self) -> bool {
-        let at = now();
-        for (attempt, run) in &mut self.attempts {
-            if let Some(step) = run.progress.take() {
-                log_failure("progress", self.sink.progress(*attempt, step, at));
-            }
-        }
-        match self.sink.heartbeat(std::process::id(), at) {
-            Ok(Some(reason)) => {
-                tracing::info!(%reason, "cancel requested through the sink");
+        let progress = self
+            .attempts
+            .iter_mut()
+            .filter_map(|(attempt, run)| run.progress.take().map(|step| (*attempt, step)));
+        match beat(&mut self.sink, progress, now()) {
+            Some(reason) => {
                 self.queue.push_back(Event::Cancel { reason });
                 true
             }
-            Ok(None) => false,
-            Err(err) => {
-                log_failure("heartbeat", Err(err));
-                false
-            }
+            None => false,
         }
     }
 

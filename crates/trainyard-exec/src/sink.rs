@@ -157,6 +157,30 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
     }
 }
 
+/// The once-a-second beat both drivers share: each attempt's progress since the last beat,
+/// then the heartbeat. Returns the cancel reason when the sink carries one (`trainyard
+/// cancel` through the store); sink failures are logged and the job goes on.
+pub(crate) fn beat<S: EventSink>(
+    sink: &mut S,
+    progress: impl IntoIterator<Item = (u32, Option<u64>)>,
+    at: Millis,
+) -> Option<String> {
+    for (attempt, step) in progress {
+        log_failure("progress", sink.progress(attempt, step, at));
+    }
+    match sink.heartbeat(std::process::id(), at) {
+        Ok(Some(reason)) => {
+            tracing::info!(%reason, "cancel requested through the sink");
+            Some(reason)
+        }
+        Ok(None) => None,
+        Err(err) => {
+            log_failure("heartbeat", Err(err));
+            None
+        }
+    }
+}
+
 /// Logs a sink failure; the job goes on.
 pub(crate) fn log_failure(what: &str, result: Result<(), SinkError>) {
     if let Err(err) = result {

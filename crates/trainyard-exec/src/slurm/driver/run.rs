@@ -14,7 +14,7 @@ use trainyard_slurm::{SlurmCmd, SlurmError};
 
 use super::{now, LEAVE_WAIT};
 use crate::output::LiveView;
-use crate::sink::{log_failure, EventSink};
+use crate::sink::{beat, log_failure, EventSink};
 
 /// What the IO tasks tell the loop.
 pub(super) enum Internal {
@@ -237,23 +237,16 @@ impl<S: EventSink> Run<'_, S> {
     /// Once a second (and on the first SIGINT/SIGTERM): the attempts' progress, then the
     /// heartbeat, which may carry a cancel; true when it did and the cancel is queued.
     pub(super) fn heartbeat(&mut self) -> bool {
-        let at = now();
-        for (attempt, a) in &mut self.attempts {
-            if let Some(step) = a.progress.take() {
-                log_failure("progress", self.sink.progress(*attempt, step, at));
-            }
-        }
-        match self.sink.heartbeat(std::process::id(), at) {
-            Ok(Some(reason)) => {
-                tracing::info!(%reason, "cancel requested through the sink");
+        let progress = self
+            .attempts
+            .iter_mut()
+            .filter_map(|(attempt, a)| a.progress.take().map(|step| (*attempt, step)));
+        match beat(&mut self.sink, progress, now()) {
+            Some(reason) => {
                 self.queue.push_back(Event::Cancel { reason });
                 true
             }
-            Ok(None) => false,
-            Err(err) => {
-                log_failure("heartbeat", Err(err));
-                false
-            }
+            None => false,
         }
     }
 }
