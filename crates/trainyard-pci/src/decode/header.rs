@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use super::cfg::{flag, Cfg};
-use super::DeviceContext;
+use super::{line_fmt, DeviceContext};
 use crate::device::{BusNumbers, Device, Line};
 
 /// Command register bits, in lspci's `Control:` order.
@@ -28,7 +28,8 @@ const COMMAND_FLAGS: &[(&str, u32)] = &[
 
 /// Fills `dev.header` (and `dev.bus`, subsystem ids) from the first 64 bytes.
 pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
-    let mut lines = Vec::new();
+    // A bridge renders about 14 header lines: room for them up front instead of regrowth.
+    let mut lines = Vec::with_capacity(16);
     let htype = ctx.header_type;
 
     // Subsystem ids live in the header for types 0 and 2; a bridge carries them in its
@@ -45,7 +46,7 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
             dev.ids.subsystem_device = Some(sd);
             let vendor = dev.ids.vendor.unwrap_or(0);
             let device = dev.ids.device.unwrap_or(0);
-            lines.push(Line::reg(format!(
+            lines.push(line_fmt::reg(format_args!(
                 "Subsystem: {}",
                 subsystem_label(vendor, device, sv, sd)
             )));
@@ -62,19 +63,20 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
         _ => true,
     };
     if !class_ok {
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "!!! Invalid class {class:04x} for header type {htype:02x}"
         )));
     }
 
     let cmd = u32::from(cfg.u16(0x04).unwrap_or(0));
     let status = u32::from(cfg.u16(0x06).unwrap_or(0));
-    let mut control = String::from("Control:");
+    let mut control = line_fmt::line_buf();
+    control.push_str("Control:");
     for (name, bit) in COMMAND_FLAGS {
         let _ = write!(control, " {name}{}", flag(cmd, *bit));
     }
-    lines.push(Line::reg(control));
-    lines.push(Line::reg(format!(
+    lines.push(Line::reg(control.as_str()));
+    lines.push(line_fmt::reg(format_args!(
         "Status: Cap{} 66MHz{} UDF{} FastB2B{} ParErr{} DEVSEL={} >TAbort{} <TAbort{} <MAbort{} >SERR{} <PERR{} INTx{}",
         flag(status, 0x10),
         flag(status, 0x20),
@@ -94,7 +96,8 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
     if cmd & 0x4 != 0 {
         let latency = cfg.u8(0x0d).unwrap_or(0);
         let cache_line = cfg.u8(0x0c).unwrap_or(0);
-        let mut text = format!("Latency: {latency}");
+        let mut text = line_fmt::line_buf();
+        let _ = write!(text, "Latency: {latency}");
         if htype == 0 {
             let min_gnt = u32::from(cfg.u8(0x3e).unwrap_or(0));
             let max_lat = u32::from(cfg.u8(0x3f).unwrap_or(0));
@@ -119,7 +122,7 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
                 u32::from(cache_line) * 4
             );
         }
-        lines.push(Line::reg(text));
+        lines.push(Line::reg(text.as_str()));
     }
 
     let pin = cfg.u8(0x3d).unwrap_or(0);
@@ -138,7 +141,7 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
                 }
             }
         };
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "Interrupt: pin {pin_char} routed to IRQ {irq}"
         )));
     }
@@ -148,7 +151,10 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
         if bist & 0x40 != 0 {
             lines.push(Line::reg("BIST is running"));
         } else {
-            lines.push(Line::reg(format!("BIST result: {:02x}", bist & 0x0f)));
+            lines.push(line_fmt::reg(format_args!(
+                "BIST result: {:02x}",
+                bist & 0x0f
+            )));
         }
     }
 
@@ -254,7 +260,8 @@ fn bars(cfg: &Cfg<'_>, cmd: u32, count: u16, lines: &mut Vec<Line>) {
         if pos == 0 && flg == 0 {
             continue;
         }
-        let mut text = format!("Region {index}: ");
+        let mut text = line_fmt::line_buf();
+        let _ = write!(text, "Region {index}: ");
         if flg & 1 != 0 {
             let addr = pos & !3;
             text.push_str("I/O ports at ");
@@ -289,7 +296,7 @@ fn bars(cfg: &Cfg<'_>, cmd: u32, count: u16, lines: &mut Vec<Line>) {
                 text.push_str(" [disabled]");
             }
         }
-        lines.push(Line::reg(text));
+        lines.push(Line::reg(text.as_str()));
     }
 }
 
@@ -314,7 +321,7 @@ fn rom(cfg: &Cfg<'_>, cmd: u32, reg: u16, lines: &mut Vec<Line>) {
     } else if cmd & 2 == 0 {
         text.push_str(" [disabled by cmd]");
     }
-    lines.push(Line::reg(text));
+    lines.push(Line::reg(text.as_str()));
 }
 
 /// `[size=..]` with the largest binary suffix that divides the size exactly.
@@ -335,7 +342,8 @@ fn size_suffix(mut x: u64) -> String {
 /// One `... behind bridge:` window; `bits` sets the address width printed.
 fn range(prefix: &str, base: u64, limit: u64, bits: usize) -> Line {
     let digits = bits / 4;
-    let mut text = format!("{prefix}: {base:0digits$x}-{limit:0digits$x}");
+    let mut text = line_fmt::line_buf();
+    let _ = write!(text, "{prefix}: {base:0digits$x}-{limit:0digits$x}");
     if base <= limit {
         // A window covering all 64 bits wraps to size 0, which lspci (and we) leave unsized.
         text.push_str(&size_suffix(limit.wrapping_sub(base).wrapping_add(1)));
@@ -343,7 +351,7 @@ fn range(prefix: &str, base: u64, limit: u64, bits: usize) -> Line {
         text.push_str(" [disabled]");
     }
     let _ = write!(text, " [{bits}-bit]");
-    Line::reg(text)
+    Line::reg(text.as_str())
 }
 
 fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
@@ -355,7 +363,7 @@ fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
         secondary,
         subordinate,
     });
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "Bus: primary={primary:02x}, secondary={secondary:02x}, subordinate={subordinate:02x}, sec-latency={}",
         cfg.u8(0x1b).unwrap_or(0)
     )));
@@ -364,7 +372,7 @@ fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     let io_limit = cfg.u8(0x1d).unwrap_or(0);
     let io_type = io_base & 0xf;
     if io_type != io_limit & 0xf || (io_type != 0 && io_type != 1) {
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "!!! Unknown I/O range types {io_base:x}/{io_limit:x}"
         )));
     } else {
@@ -382,7 +390,7 @@ fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     let mem_limit = cfg.u16(0x22).unwrap_or(0);
     let mem_type = mem_base & 0xf;
     if mem_type != mem_limit & 0xf || mem_type != 0 {
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "!!! Unknown memory range types {mem_base:x}/{mem_limit:x}"
         )));
     } else {
@@ -395,7 +403,7 @@ fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     let pref_limit = cfg.u16(0x26).unwrap_or(0);
     let pref_type = pref_base & 0xf;
     if pref_type != pref_limit & 0xf || (pref_type != 0 && pref_type != 1) {
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "!!! Unknown prefetchable memory range types {pref_base:x}/{pref_limit:x}"
         )));
     } else {
@@ -415,7 +423,7 @@ fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     }
 
     let sec = u32::from(cfg.u16(0x1e).unwrap_or(0));
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "Secondary status: 66MHz{} FastB2B{} ParErr{} DEVSEL={} >TAbort{} <TAbort{} <MAbort{} <SERR{} <PERR{}",
         flag(sec, 0x20),
         flag(sec, 0x80),
@@ -430,7 +438,7 @@ fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     rom(cfg, cmd, 0x38, lines);
 
     let ctl = u32::from(cfg.u16(0x3e).unwrap_or(0));
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "BridgeCtl: Parity{} SERR{} NoISA{} VGA{} VGA16{} MAbort{} >Reset{} FastB2B{}",
         flag(ctl, 0x1),
         flag(ctl, 0x2),
@@ -441,7 +449,7 @@ fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
         flag(ctl, 0x40),
         flag(ctl, 0x80),
     )));
-    lines.push(Line::cont(format!(
+    lines.push(line_fmt::cont(format_args!(
         "PriDiscTmr{} SecDiscTmr{} DiscTmrStat{} DiscTmrSERREn{}",
         flag(ctl, 0x100),
         flag(ctl, 0x200),
@@ -461,7 +469,7 @@ fn cardbus(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
         secondary,
         subordinate,
     });
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "Bus: primary={primary:02x}, secondary={secondary:02x}, subordinate={subordinate:02x}, sec-latency={}",
         cfg.u8(0x1b).unwrap_or(0)
     )));
@@ -469,7 +477,7 @@ fn cardbus(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     for i in 0..2u16 {
         let base = cfg.u32(0x1c + 8 * i).unwrap_or(0);
         let limit = cfg.u32(0x20 + 8 * i).unwrap_or(0).wrapping_add(0xfff);
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "Memory window {i}: {base:08x}-{limit:08x}{}{}",
             if cmd & 2 != 0 { "" } else { " [disabled]" },
             if brc & (0x100 << i) != 0 {
@@ -488,7 +496,7 @@ fn cardbus(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
         }
         let base = base & !3;
         let limit = (limit & !3).wrapping_add(3);
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "I/O window {i}: {base:08x}-{limit:08x}{}",
             if cmd & 1 != 0 { "" } else { " [disabled]" }
         )));
@@ -496,7 +504,7 @@ fn cardbus(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     if cfg.u16(0x16).unwrap_or(0) & 0x4000 != 0 {
         lines.push(Line::reg("Secondary status: SERR"));
     }
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "BridgeCtl: Parity{} SERR{} ISA{} VGA{} MAbort{} >Reset{} 16bInt{} PostWrite{}",
         flag(brc, 0x1),
         flag(brc, 0x2),
@@ -509,7 +517,7 @@ fn cardbus(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     )));
     let exca = cfg.u16(0x44).unwrap_or(0);
     if exca != 0 {
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "16-bit legacy interface ports at {exca:04x}"
         )));
     }

@@ -13,6 +13,7 @@
 pub mod cfg;
 mod ext_caps;
 mod header;
+mod line_fmt;
 mod std_caps;
 
 use crate::address::PciAddress;
@@ -101,14 +102,19 @@ pub fn decode_config(address: PciAddress, bytes: &[u8]) -> Result<Device, Decode
                 lines: Vec::new(),
             });
         } else {
+            let ext_list = if bytes.len() >= 4096 && ctx.pcie_offset.is_some() {
+                extended_capabilities(&cfg)
+            } else {
+                Vec::new()
+            };
+            // Sized once: a GPU has a dozen capabilities, grown one by one in four steps.
+            dev.capabilities = Vec::with_capacity(std_list.len() + ext_list.len());
             for &(off, id) in &std_list {
                 dev.capabilities.push(std_caps::render(&cfg, &ctx, off, id));
             }
-            if bytes.len() >= 4096 && ctx.pcie_offset.is_some() {
-                for (off, id, version) in extended_capabilities(&cfg) {
-                    dev.capabilities
-                        .push(ext_caps::render(&cfg, &ctx, off, id, version));
-                }
+            for (off, id, version) in ext_list {
+                dev.capabilities
+                    .push(ext_caps::render(&cfg, &ctx, off, id, version));
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use super::{flags, readable, w};
 use crate::decode::cfg::Cfg;
+use crate::decode::line_fmt;
 use crate::device::Line;
 
 /// The seven ACS features, in capability and control register bit order.
@@ -22,11 +23,11 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
         return Vec::new();
     }
     vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "ACSCap:\t{}",
             flags(u32::from(w(cfg, off + 4)), FEATURES)
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "ACSCtl:\t{}",
             flags(u32::from(w(cfg, off + 6)), FEATURES)
         )),

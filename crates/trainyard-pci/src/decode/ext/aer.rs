@@ -2,6 +2,7 @@
 
 use super::{dw, flags, readable};
 use crate::decode::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::decode::DeviceContext;
 use crate::device::Line;
 
@@ -40,25 +41,25 @@ fn has_root_registers(ctx: &DeviceContext) -> bool {
 
 /// Register lines of the AER capability at `off`.
 pub(crate) fn lines(cfg: &Cfg<'_>, ctx: &DeviceContext, off: u16) -> Vec<Line> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(12);
     // lspci fetches status through header log in one go (0x28 bytes after the header).
     if !readable(cfg, off + 4, 0x28) {
         return out;
     }
     for (name, reg) in [("UESta", 0x04), ("UEMsk", 0x08), ("UESvrt", 0x0c)] {
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "{name}:\t{}",
             flags(dw(cfg, off + reg), UNCORRECTABLE)
         )));
     }
     for (name, reg) in [("CESta", 0x10), ("CEMsk", 0x14)] {
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "{name}:\t{}",
             flags(dw(cfg, off + reg), CORRECTABLE)
         )));
     }
     let ctl = dw(cfg, off + 0x18);
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "AERCap:\tFirst Error Pointer: {:02x}, {}",
         ctl & 0x1f,
         flags(
@@ -80,7 +81,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, ctx: &DeviceContext, off: u16) -> Vec<Line> {
             ("HdrLogCap", 1 << 12),
         ],
     )));
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "HeaderLog: {:08x} {:08x} {:08x} {:08x}",
         dw(cfg, off + 0x1c),
         dw(cfg, off + 0x20),
@@ -91,7 +92,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, ctx: &DeviceContext, off: u16) -> Vec<Line> {
         return out;
     }
     let cmd = dw(cfg, off + 0x2c);
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "RootCmd: {}",
         flags(
             cmd,
@@ -99,7 +100,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, ctx: &DeviceContext, off: u16) -> Vec<Line> {
         )
     )));
     let sta = dw(cfg, off + 0x30);
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "RootSta: {}",
         flags(
             sta,
@@ -111,7 +112,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, ctx: &DeviceContext, off: u16) -> Vec<Line> {
             ]
         )
     )));
-    out.push(Line::cont(format!(
+    out.push(line_fmt::cont(format_args!(
         "FirstFatal{} NonFatalMsg{} FatalMsg{} IntMsg {}",
         flag(sta, 1 << 4),
         flag(sta, 1 << 5),
@@ -119,7 +120,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, ctx: &DeviceContext, off: u16) -> Vec<Line> {
         sta >> 27
     )));
     let src = dw(cfg, off + 0x34);
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "ErrorSrc: ERR_COR: {:04x} ERR_FATAL/NONFATAL: {:04x}",
         src & 0xffff,
         src >> 16

@@ -8,6 +8,7 @@
 
 use super::{dw, flags, readable, w};
 use crate::decode::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::device::Line;
 
 /// Shortest DVSEC length for which lspci names the DVSEC "CXL" and decodes its body; shorter
@@ -31,7 +32,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16, id: u32, rev: u32, len: u32) -> Vec
         7 => flex_bus(&r, rev),
         8 => register_locator(&r),
         9 => mld(&r),
-        _ => vec![Line::reg(format!("Unknown ID {id:04x}"))],
+        _ => vec![line_fmt::reg(format_args!("Unknown ID {id:04x}"))],
     }
 }
 
@@ -70,7 +71,7 @@ fn device(r: &Regs<'_, '_>, rev: u32) -> Vec<Line> {
     let sta2 = u32::from(r.w(0x12));
     let cap2 = r.w(0x16);
     let mut out = vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "CXLCap:\tCache{} IO{} Mem{} Mem HW Init{} HDMCount {} Viral{}",
             flag(cap, 1),
             flag(cap, 1 << 1),
@@ -79,7 +80,7 @@ fn device(r: &Regs<'_, '_>, rev: u32) -> Vec<Line> {
             (cap >> 4) & 3,
             flag(cap, 1 << 14)
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "CXLCtl:\tCache{} IO{} Mem{} Cache SF Cov {} Cache SF Gran {} Cache Clean{} Viral{}",
             flag(ctl, 1),
             flag(ctl, 1 << 1),
@@ -89,8 +90,8 @@ fn device(r: &Regs<'_, '_>, rev: u32) -> Vec<Line> {
             flag(ctl, 1 << 11),
             flag(ctl, 1 << 14)
         )),
-        Line::reg(format!("CXLSta:\tViral{}", flag(sta, 1 << 14))),
-        Line::reg(format!(
+        line_fmt::reg(format_args!("CXLSta:\tViral{}", flag(sta, 1 << 14))),
+        line_fmt::reg(format_args!(
             "CXLSta2:\tResetComplete{} ResetError{} PMComplete{}",
             flag(sta2, 1 << 1),
             flag(sta2, 1 << 2),
@@ -154,8 +155,8 @@ fn range(r: &Regs<'_, '_>, n: u32, rel: u16) -> [Line; 2] {
     // Memory_Active_Timeout: 4^n seconds; lspci computes every encoding, reserved ones too.
     let timeout = 1u32 << (2 * ((size_lo >> 13) & 7));
     [
-        Line::reg(format!("Range{n}: {base:016x}-{end:016x}")),
-        Line::cont(format!(
+        line_fmt::reg(format_args!("Range{n}: {base:016x}-{end:016x}")),
+        line_fmt::cont(format_args!(
             "Valid{} Active{} Type={media} Class={class} interleave={interleave} timeout={timeout}s",
             flag(size_lo, 1),
             flag(size_lo, 1 << 1)
@@ -168,7 +169,7 @@ fn range(r: &Regs<'_, '_>, n: u32, rel: u16) -> [Line; 2] {
 fn function_map(r: &Regs<'_, '_>) -> Vec<Line> {
     (0..8u16)
         .filter(|i| r.has(0x0c + 4 * u32::from(*i), 2))
-        .map(|i| Line::reg(format!("FuncMap {i}: {:08x}", r.w(0x0c + 4 * i))))
+        .map(|i| line_fmt::reg(format_args!("FuncMap {i}: {:08x}", r.w(0x0c + 4 * i))))
         .collect()
 }
 
@@ -182,8 +183,8 @@ fn port_extensions(r: &Regs<'_, '_>) -> Vec<Line> {
     vec![
         // lspci 3.9 reports PMComplete+ for status bit 1 or bit 3, not for bit 0 where the
         // specification puts Port Power Management Initialization Complete.
-        Line::reg(format!("CXLPortSta:\tPMComplete{}", flag(sta, 0x000a))),
-        Line::reg(format!(
+        line_fmt::reg(format_args!("CXLPortSta:\tPMComplete{}", flag(sta, 0x000a))),
+        line_fmt::reg(format_args!(
             "CXLPortCtl:\t{}",
             flags(
                 ctl,
@@ -198,12 +199,12 @@ fn port_extensions(r: &Regs<'_, '_>) -> Vec<Line> {
         )),
         // Bus base/limit bytes, then the alternate memory base/limit words, which lspci
         // labels "AlternateBus" too.
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "AlternateBus:\t{:02x}-{:02x}",
             r.w(0x0e) & 0xff,
             r.w(0x0e) >> 8
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "AlternateBus:\t{:04x}-{:04x}",
             r.w(0x10),
             r.w(0x12)
@@ -217,7 +218,9 @@ fn gpf_port(r: &Regs<'_, '_>) -> Vec<Line> {
     for (phase, rel) in [(1, 0x0c), (2, 0x0e)] {
         let (reserved, time) = gpf_time(r.w(rel));
         out.extend(reserved);
-        out.push(Line::reg(format!("GPF Phase {phase} Timeout: {time}")));
+        out.push(line_fmt::reg(format_args!(
+            "GPF Phase {phase} Timeout: {time}"
+        )));
     }
     out
 }
@@ -226,8 +229,11 @@ fn gpf_port(r: &Regs<'_, '_>) -> Vec<Line> {
 fn gpf_device(r: &Regs<'_, '_>) -> Vec<Line> {
     let (reserved, time) = gpf_time(r.w(0x0a));
     let mut out: Vec<Line> = reserved.into_iter().collect();
-    out.push(Line::reg(format!("GPF Phase 2 Duration: {time}")));
-    out.push(Line::reg(format!("GPF Phase 2 Power: {}mW", r.dw(0x0c))));
+    out.push(line_fmt::reg(format_args!("GPF Phase 2 Duration: {time}")));
+    out.push(line_fmt::reg(format_args!(
+        "GPF Phase 2 Power: {}mW",
+        r.dw(0x0c)
+    )));
     out
 }
 
@@ -251,7 +257,7 @@ fn gpf_time(v: u16) -> (Option<Line>, String) {
         _ => (1, "<?>"),
     };
     let reserved =
-        (scale > 7).then(|| Line::reg(format!("Reserved time scale encoding {scale:x}")));
+        (scale > 7).then(|| line_fmt::reg(format_args!("Reserved time scale encoding {scale:x}")));
     (reserved, format!("{}{unit}", base * mult))
 }
 
@@ -301,30 +307,30 @@ fn flex_bus(r: &Regs<'_, '_>, rev: u32) -> Vec<Line> {
     ] {
         if r.has(u32::from(rel), 2) {
             let v = u32::from(r.w(rel));
-            out.push(Line::reg(format!("{name}:\t{}", flags(v, names))));
+            out.push(line_fmt::reg(format_args!("{name}:\t{}", flags(v, names))));
         }
     }
     if r.has(0x10, 4) {
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "FBModTS:\tReceived FB Data: {:06x}",
             r.dw(0x10) & 0x00ff_ffff
         )));
     }
     if v2 {
         if r.has(0x14, 4) {
-            out.push(Line::reg(format!(
+            out.push(line_fmt::reg(format_args!(
                 "FBCap2:\tNOPHint{}",
                 flag(r.dw(0x14), 1)
             )));
         }
         if r.has(0x18, 4) {
-            out.push(Line::reg(format!(
+            out.push(line_fmt::reg(format_args!(
                 "FBCtl2:\tNOPHint{}",
                 flag(r.dw(0x18), 1)
             )));
         }
         if r.has(0x1c, 4) {
-            out.push(Line::reg(format!(
+            out.push(line_fmt::reg(format_args!(
                 "FBSta2:\tNOPHintInfo: {}",
                 r.dw(0x1c) & 3
             )));
@@ -338,7 +344,7 @@ fn flex_bus(r: &Regs<'_, '_>, rev: u32) -> Vec<Line> {
 fn mld(r: &Regs<'_, '_>) -> Vec<Line> {
     let n = r.w(0x0a);
     if (1..=16).contains(&n) {
-        vec![Line::reg(format!("NumLogDevs: {n}"))]
+        vec![line_fmt::reg(format_args!("NumLogDevs: {n}"))]
     } else {
         Vec::new()
     }
@@ -364,7 +370,7 @@ fn register_locator(r: &Regs<'_, '_>) -> Vec<Line> {
             _ => "<?>",
         };
         let offset = (u64::from(hi) << 32) | u64::from(lo & 0xffff_0000);
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "Block{n}: BIR: bar{}, ID: {name}, offset: {offset:016x}",
             lo & 7
         )));

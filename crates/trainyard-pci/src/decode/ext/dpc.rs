@@ -2,6 +2,7 @@
 
 use super::{flags, readable, w};
 use crate::decode::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::device::Line;
 
 /// `DpcCap`, `DpcCtl`, `DpcSta` and the error source id. lspci 3.9 does not render the RP
@@ -15,7 +16,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let sta = u32::from(w(cfg, off + 8));
     let src = w(cfg, off + 0x0a);
     vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "DpcCap:\tINT Msg #{}, RPExt{} PoisonedTLP{} SwTrigger{} RP PIO Log {}, DL_ActiveErr{}",
             cap & 0x1f,
             flag(cap, 1 << 5),
@@ -24,7 +25,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
             (cap >> 8) & 0xf,
             flag(cap, 1 << 12)
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "DpcCtl:\tTrigger:{:x} {}",
             ctl & 3,
             flags(
@@ -39,7 +40,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
                 ]
             )
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "DpcSta:\tTrigger{} Reason:{:02x} INT{} RPBusy{} TriggerExt:{:02x} RP PIO ErrPtr:{:02x}",
             flag(sta, 1),
             (sta >> 1) & 3,
@@ -48,6 +49,6 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
             (sta >> 5) & 3,
             (sta >> 8) & 0x1f
         )),
-        Line::reg(format!("Source:\t{src:04x}")),
+        line_fmt::reg(format_args!("Source:\t{src:04x}")),
     ]
 }

@@ -1,8 +1,11 @@
 //! Link-level power and timing capabilities: Secondary PCI Express (0x19), Latency Tolerance
 //! Reporting (0x18), L1 PM Substates (0x1e) and Precision Time Measurement (0x1f).
 
+use std::fmt::Write as _;
+
 use super::{dw, flags, readable, w};
 use crate::decode::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::device::Line;
 
 /// `LnkCtl3` and the lane error status. lspci 3.9 shows the lane equalization control
@@ -24,12 +27,12 @@ pub(crate) fn secpcie_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
         format!("LaneErr at lane: {}", list.join(" "))
     };
     vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "LnkCtl3: LnkEquIntrruptEn{} PerformEqu{}",
             flag(ctl3, 2),
             flag(ctl3, 1)
         )),
-        Line::reg(format!("LaneErrStat: {errs}")),
+        line_fmt::reg(format_args!("LaneErrStat: {errs}")),
     ]
 }
 
@@ -47,8 +50,11 @@ pub(crate) fn ltr_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
         return Vec::new();
     }
     vec![
-        Line::reg(format!("Max snoop latency: {}ns", ltr_ns(w(cfg, off + 4)))),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
+            "Max snoop latency: {}ns",
+            ltr_ns(w(cfg, off + 4))
+        )),
+        line_fmt::reg(format_args!(
             "Max no snoop latency: {}ns",
             ltr_ns(w(cfg, off + 6))
         )),
@@ -83,21 +89,25 @@ pub(crate) fn l1ss_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let ctl1 = dw(cfg, off + 8);
     let ctl2 = dw(cfg, off + 0x0c);
     let l12 = cap & 0b101 != 0;
-    let mut out = vec![Line::reg(format!(
+    let mut out = vec![line_fmt::reg(format_args!(
         "L1SubCap: {} {}",
         flags(cap, SUBSTATES),
         flags(cap, &[("L1_PM_Substates", 0x10)])
     ))];
     if l12 {
-        out.push(Line::cont(format!(
+        out.push(line_fmt::cont(format_args!(
             "PortCommonModeRestoreTime={}us PortTPowerOnTime={}",
             (cap >> 8) & 0xff,
             power_on((cap >> 16) & 3, (cap >> 19) & 0x1f)
         )));
     }
-    out.push(Line::reg(format!("L1SubCtl1: {}", flags(ctl1, SUBSTATES))));
+    out.push(line_fmt::reg(format_args!(
+        "L1SubCtl1: {}",
+        flags(ctl1, SUBSTATES)
+    )));
     if l12 {
-        let mut text = format!("T_CommonMode={}us", (ctl1 >> 8) & 0xff);
+        let mut text = line_fmt::line_buf();
+        let _ = write!(text, "T_CommonMode={}us", (ctl1 >> 8) & 0xff);
         if cap & 4 != 0 {
             let scale = ctl1 >> 29;
             let value = u64::from((ctl1 >> 16) & 0x3ff);
@@ -106,10 +116,10 @@ pub(crate) fn l1ss_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
             } else {
                 format!("{}ns", value << (5 * scale))
             };
-            text.push_str(&format!(" LTR1.2_Threshold={threshold}"));
+            let _ = write!(text, " LTR1.2_Threshold={threshold}");
         }
-        out.push(Line::cont(text));
-        out.push(Line::reg(format!(
+        out.push(Line::cont(text.as_str()));
+        out.push(line_fmt::reg(format_args!(
             "L1SubCtl2: T_PwrOn={}",
             power_on(ctl2 & 3, (ctl2 >> 3) & 0x1f)
         )));
@@ -137,22 +147,22 @@ pub(crate) fn ptm_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let cap = dw(cfg, off + 4);
     let ctl = dw(cfg, off + 8);
     vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "PTMCap: Requester:{} Responder:{} Root:{}",
             flag(cap, 1),
             flag(cap, 2),
             flag(cap, 4)
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "PTMClockGranularity: {}",
             granularity((cap >> 8) & 0xff, "Unimplemented")
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "PTMControl: Enabled:{} RootSelected:{}",
             flag(ctl, 1),
             flag(ctl, 2)
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "PTMEffectiveGranularity: {}",
             granularity((ctl >> 8) & 0xff, "Unknown")
         )),

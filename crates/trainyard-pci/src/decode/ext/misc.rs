@@ -1,8 +1,11 @@
 //! Small self-contained capabilities: Device Serial Number (0x03), Multicast (0x12),
 //! Resizable BAR (0x15 and the VF variant 0x24), TPH (0x17) and DOE (0x2e).
 
+use std::fmt::Write as _;
+
 use super::{dw, readable, w};
 use crate::decode::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::decode::DeviceContext;
 use crate::device::Line;
 
@@ -45,29 +48,38 @@ pub(crate) fn multicast_lines(cfg: &Cfg<'_>, ctx: &DeviceContext, off: u16) -> V
         flag(ctl, 1 << 15)
     );
     if port {
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "McastCap: MaxGroups {}, ECRCRegen{}",
             (cap & 0x3f) + 1,
             flag(cap, 1 << 15)
         )));
-        out.push(Line::reg(ctl_text));
+        out.push(Line::reg(ctl_text.as_str()));
     } else {
         let win = (cap >> 8) & 0x3f;
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "McastCap: MaxGroups {}, WindowSz {win} ({} bytes)\t\t{ctl_text}",
             (cap & 0x3f) + 1,
             wrapped_pow2(win)
         )));
     }
     let bar = q(8);
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "McastBAR: IndexPos {}, BaseAddr {:016x}",
         bar & 0x3f,
         bar & !0xfff
     )));
-    out.push(Line::reg(format!("McastReceiveVec:      {:016x}", q(0x10))));
-    out.push(Line::reg(format!("McastBlockAllVec:     {:016x}", q(0x18))));
-    out.push(Line::reg(format!("McastBlockUntransVec: {:016x}", q(0x20))));
+    out.push(line_fmt::reg(format_args!(
+        "McastReceiveVec:      {:016x}",
+        q(0x10)
+    )));
+    out.push(line_fmt::reg(format_args!(
+        "McastBlockAllVec:     {:016x}",
+        q(0x18)
+    )));
+    out.push(line_fmt::reg(format_args!(
+        "McastBlockUntransVec: {:016x}",
+        q(0x20)
+    )));
     if port {
         let ovl = q(0x28);
         let size = (ovl & 0x3f) as u32;
@@ -76,7 +88,7 @@ pub(crate) fn multicast_lines(cfg: &Cfg<'_>, ctx: &DeviceContext, off: u16) -> V
         } else {
             format!("{size} ({} bytes)", wrapped_pow2(size))
         };
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "McastOverlayBAR: OverlaySize {size_text}, BaseAddr {:016x}",
             ovl & !0x3f
         )));
@@ -98,7 +110,7 @@ pub(crate) fn rebar_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     }
     let bars = (dw(cfg, off + 8) >> 5) & 7;
     if bars == 0 || bars > 6 {
-        return vec![Line::reg(format!(
+        return vec![line_fmt::reg(format_args!(
             "<error in resizable BAR: num_bars={bars} is out of specification>"
         ))];
     }
@@ -111,7 +123,9 @@ pub(crate) fn rebar_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
         }
         let cap = dw(cfg, pos);
         let ctl = dw(cfg, pos + 4);
-        let mut text = format!(
+        let mut text = line_fmt::line_buf();
+        let _ = write!(
+            text,
             "BAR {}: current size: {}",
             ctl & 7,
             bar_size((ctl >> 8) & 0x3f)
@@ -124,7 +138,7 @@ pub(crate) fn rebar_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
             text.push_str(", supported: ");
             text.push_str(&sizes.join(" "));
         }
-        out.push(Line::reg(text));
+        out.push(Line::reg(text.as_str()));
     }
     out
 }
@@ -163,17 +177,20 @@ pub(crate) fn doe_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let cap = dw(cfg, off + 4);
     let ctl = dw(cfg, off + 8);
     let sta = dw(cfg, off + 0x0c);
-    let mut out = vec![Line::reg(format!("DOECap: IntSup{}", flag(cap, 1)))];
+    let mut out = vec![line_fmt::reg(format_args!(
+        "DOECap: IntSup{}",
+        flag(cap, 1)
+    ))];
     if cap & 1 != 0 {
-        out.push(Line::cont(format!(
+        out.push(line_fmt::cont(format_args!(
             "Interrupt Message Number {:03x}",
             (cap >> 1) & 0x7ff
         )));
     }
-    out.push(Line::reg(format!("DOECtl: IntEn{}", flag(ctl, 2))));
+    out.push(line_fmt::reg(format_args!("DOECtl: IntEn{}", flag(ctl, 2))));
     // lspci 3.9 tests Error against bits 0-1 (busy / interrupt status) rather than bit 2,
     // so `Error` follows those; reproduced to match its output.
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "DOESta: Busy{} IntSta{} Error{} ObjectReady{}",
         flag(sta, 1),
         flag(sta, 2),

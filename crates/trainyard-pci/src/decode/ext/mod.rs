@@ -16,7 +16,9 @@ use super::super::cfg::{flag, Cfg};
 
 /// `Name+ Name- ...`: lspci's rendering of a row of one-bit fields, `(name, mask)` each.
 pub(super) fn flags(value: u32, names: &[(&str, u32)]) -> String {
-    let mut out = String::new();
+    // Sized once: grown name by name, a row of a dozen flags reallocated four times.
+    let len: usize = names.iter().map(|(name, _)| name.len() + 2).sum();
+    let mut out = String::with_capacity(len);
     for (i, (name, mask)) in names.iter().enumerate() {
         if i > 0 {
             out.push(' ');

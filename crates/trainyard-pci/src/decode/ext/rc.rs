@@ -3,6 +3,7 @@
 
 use super::{dw, readable};
 use crate::decode::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::device::Line;
 
 /// `Desc` and one `LinkN` block per declared link entry.
@@ -19,7 +20,7 @@ pub(crate) fn link_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
         2 => "Internal".to_string(),
         t => format!("??{t}"),
     };
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "Desc:\tPortNumber={:02x} ComponentID={:02x} EltType={elt}",
         desc >> 24,
         (desc >> 16) & 0xff
@@ -29,16 +30,16 @@ pub(crate) fn link_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
         let pos = u32::from(off) + 0x10 + 0x10 * i;
         // Entries of a large count run off the end; lspci says so once and stops.
         let Ok(pos) = u16::try_from(pos) else {
-            out.push(Line::reg(format!("Link{i}:\t<unreadable>")));
+            out.push(line_fmt::reg(format_args!("Link{i}:\t<unreadable>")));
             break;
         };
         if !readable(cfg, pos, 0x10) {
-            out.push(Line::reg(format!("Link{i}:\t<unreadable>")));
+            out.push(line_fmt::reg(format_args!("Link{i}:\t<unreadable>")));
             break;
         }
         let ld = dw(cfg, pos);
         let config = ld & 4 != 0;
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "Link{i}:\tDesc:\tTargetPort={:02x} TargetComponent={:02x} AssocRCRB{} LinkType={} LinkValid{}",
             ld >> 24,
             (ld >> 16) & 0xff,
@@ -49,7 +50,7 @@ pub(crate) fn link_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
         let lo = dw(cfg, pos + 8);
         let hi = dw(cfg, pos + 0x0c);
         if config {
-            out.push(Line::cont(format!(
+            out.push(line_fmt::cont(format_args!(
                 "Addr:\t{:04x}:{:02x}:{:02x}.{}",
                 hi,
                 (lo >> 20) & 0xff,
@@ -57,7 +58,7 @@ pub(crate) fn link_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
                 (lo >> 12) & 7
             )));
         } else {
-            out.push(Line::cont(format!("Addr:\t{hi:08x}{lo:08x}")));
+            out.push(line_fmt::cont(format_args!("Addr:\t{hi:08x}{lo:08x}")));
         }
     }
     out
@@ -113,7 +114,7 @@ pub(crate) fn rcec_lines(cfg: &Cfg<'_>, off: u16, ver: u8) -> Vec<Line> {
         } else {
             ""
         };
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "AssociatedBusNumbers: {next:02x}-{last:02x}{none}"
         )));
     }

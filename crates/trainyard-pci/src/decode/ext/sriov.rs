@@ -2,6 +2,7 @@
 
 use super::{dw, flags, readable, w};
 use crate::decode::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::device::Line;
 
 /// All SR-IOV registers through the VF migration state offset.
@@ -13,13 +14,13 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let cap = dw(cfg, off + 4);
     let ctl = u32::from(w(cfg, off + 8));
     let sta = u32::from(w(cfg, off + 0x0a));
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "IOVCap:\tMigration{} 10BitTagReq{} Interrupt Message Number: {:03x}",
         flag(cap, 1),
         flag(cap, 4),
         cap >> 21
     )));
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "IOVCtl:\t{}",
         flags(
             ctl,
@@ -33,21 +34,24 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
             ]
         )
     )));
-    out.push(Line::reg(format!("IOVSta:\tMigration{}", flag(sta, 1))));
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
+        "IOVSta:\tMigration{}",
+        flag(sta, 1)
+    )));
+    out.push(line_fmt::reg(format_args!(
         "Initial VFs: {}, Total VFs: {}, Number of VFs: {}, Function Dependency Link: {:02x}",
         w(cfg, off + 0x0c),
         w(cfg, off + 0x0e),
         w(cfg, off + 0x10),
         cfg.u8(off + 0x12).unwrap_or(0)
     )));
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "VF offset: {}, stride: {}, Device ID: {:04x}",
         w(cfg, off + 0x14),
         w(cfg, off + 0x16),
         w(cfg, off + 0x1a)
     )));
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "Supported Page Size: {:08x}, System Page Size: {:08x}",
         dw(cfg, off + 0x1c),
         dw(cfg, off + 0x20)
@@ -69,18 +73,18 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
             let hi = dw(cfg, off + 0x24 + 4 * i);
             i += 1;
             let addr = (u64::from(hi) << 32) | u64::from(bar & !0xf);
-            out.push(Line::reg(format!(
+            out.push(line_fmt::reg(format_args!(
                 "Region {region}: Memory at {addr:016x} (64-bit, {prefetch})"
             )));
         } else if bar != 0 {
-            out.push(Line::reg(format!(
+            out.push(line_fmt::reg(format_args!(
                 "Region {region}: Memory at {:08x} (32-bit, {prefetch})",
                 bar & !0xf
             )));
         }
     }
     let mig = dw(cfg, off + 0x3c);
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "VF Migration: offset: {:08x}, BIR: {}",
         mig & !7,
         mig & 7

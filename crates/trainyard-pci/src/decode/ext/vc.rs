@@ -2,6 +2,7 @@
 
 use super::{dw, readable, w};
 use crate::decode::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::device::Line;
 
 /// `Name+ Name-` for the named low bits, then `??N+` only for set bits beyond the names.
@@ -45,24 +46,27 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
         0 => "100ns".to_string(),
         r => format!("??{r}"),
     };
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "Caps:\tLPEVC={} RefClk={refclk} PATEntryBits={}",
         (cap1 >> 4) & 7,
         1 << ((cap1 >> 10) & 3)
     )));
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "Arb:\t{}",
         arb_flags(cap2 & 0xff, VC_ARB)
     )));
-    out.push(Line::reg(format!(
+    out.push(line_fmt::reg(format_args!(
         "Ctrl:\tArbSelect={}",
         arb_select((ctl >> 1) & 7, VC_ARB)
     )));
-    out.push(Line::reg(format!("Status:\tInProgress{}", flag(sta, 1))));
+    out.push(line_fmt::reg(format_args!(
+        "Status:\tInProgress{}",
+        flag(sta, 1)
+    )));
     let table = cap2 >> 24;
     if table != 0 {
         // lspci calls the VC arbitration table a port arbitration table here.
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "Port Arbitration Table [{:x}] <?>",
             u32::from(off) + 0x10 * table
         )));
@@ -70,30 +74,30 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     for i in 0..=(cap1 & 7) {
         let pos = u32::from(off) + 0x10 + 0x0c * i;
         let Some(pos) = u16::try_from(pos).ok().filter(|&p| readable(cfg, p, 0x0c)) else {
-            out.push(Line::reg(format!("VC{i}:\t<unreadable>")));
+            out.push(line_fmt::reg(format_args!("VC{i}:\t<unreadable>")));
             continue;
         };
         let rcap = dw(cfg, pos);
         let rctl = dw(cfg, pos + 4);
         let rsta = u32::from(w(cfg, pos + 0x0a));
         let pat = rcap >> 24;
-        out.push(Line::reg(format!(
+        out.push(line_fmt::reg(format_args!(
             "VC{i}:\tCaps:\tPATOffset={pat:02x} MaxTimeSlots={} RejSnoopTrans{}",
             ((rcap >> 16) & 0x7f) + 1,
             flag(rcap, 1 << 15)
         )));
-        out.push(Line::cont(format!(
+        out.push(line_fmt::cont(format_args!(
             "Arb:\t{}",
             arb_flags(rcap & 0xff, PORT_ARB)
         )));
-        out.push(Line::cont(format!(
+        out.push(line_fmt::cont(format_args!(
             "Ctrl:\tEnable{} ID={} ArbSelect={} TC/VC={:02x}",
             flag(rctl, 1 << 31),
             (rctl >> 24) & 7,
             arb_select((rctl >> 17) & 7, PORT_ARB),
             rctl & 0xff
         )));
-        out.push(Line::cont(format!(
+        out.push(line_fmt::cont(format_args!(
             "Status:\tNegoPending{} InProgress{}",
             flag(rsta, 2),
             flag(rsta, 1)

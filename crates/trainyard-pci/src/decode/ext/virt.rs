@@ -3,6 +3,7 @@
 
 use super::{dw, flags, readable, w};
 use crate::decode::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::device::Line;
 
 /// `ARICap` / `ARICtl`.
@@ -13,13 +14,13 @@ pub(crate) fn ari_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let cap = u32::from(w(cfg, off + 4));
     let ctl = u32::from(w(cfg, off + 6));
     vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "ARICap:\tMFVC{} ACS{}, Next Function: {}",
             flag(cap, 1),
             flag(cap, 2),
             cap >> 8
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "ARICtl:\tMFVC{} ACS{}, Function Group: {}",
             flag(ctl, 1),
             flag(ctl, 2),
@@ -37,11 +38,11 @@ pub(crate) fn ats_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let cap = u32::from(w(cfg, off + 4));
     let ctl = u32::from(w(cfg, off + 6));
     vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "ATSCap:\tInvalidate Queue Depth: {:02x}",
             cap & 0x1f
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "ATSCtl:\tEnable{}, Smallest Translation Unit: {:02x}",
             flag(ctl, 1 << 15),
             ctl & 0x1f
@@ -57,15 +58,15 @@ pub(crate) fn pri_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let ctl = u32::from(w(cfg, off + 4));
     let sta = u32::from(w(cfg, off + 6));
     vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "PRICtl: {}",
             flags(ctl, &[("Enable", 1), ("Reset", 2)])
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "PRISta: {}",
             flags(sta, &[("RF", 1), ("UPRGI", 2), ("Stopped", 1 << 8)])
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "Page Request Capacity: {:08x}, Page Request Allocation: {:08x}",
             dw(cfg, off + 8),
             dw(cfg, off + 0x0c)
@@ -81,12 +82,12 @@ pub(crate) fn pasid_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let cap = u32::from(w(cfg, off + 4));
     let ctl = u32::from(w(cfg, off + 6));
     vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "PASIDCap: {}, Max PASID Width: {:02x}",
             flags(cap, &[("Exec", 2), ("Priv", 4)]),
             (cap >> 8) & 0x1f
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "PASIDCtl: {}",
             flags(ctl, &[("Enable", 1), ("Exec", 2), ("Priv", 4)])
         )),

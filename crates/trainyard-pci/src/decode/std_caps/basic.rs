@@ -2,7 +2,10 @@
 //! vendor-specific, PCI-X, advanced features, debug port, SATA, AGP, slot id and the
 //! title-only ones. Each returns `(title, version, lines)`.
 
+use std::fmt::Write as _;
+
 use super::super::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::device::Line;
 
 /// What a renderer returns: the title after `Capabilities: [off] `, a version, the lines.
@@ -13,7 +16,8 @@ pub(super) fn power_management(cfg: &Cfg<'_>, off: u16) -> Rendered {
     const AUX_MA: [u32; 8] = [0, 55, 100, 160, 220, 270, 320, 375];
     let t = u32::from(cfg.u16(off + 2).unwrap_or(0));
     let version = (t & 7) as u8;
-    let mut lines = vec![Line::reg(format!(
+    let mut lines = Vec::with_capacity(3);
+    lines.push(line_fmt::reg(format_args!(
         "Flags: PMEClk{} DSI{} D1{} D2{} AuxCurrent={}mA PME(D0{},D1{},D2{},D3hot{},D3cold{})",
         flag(t, 0x8),
         flag(t, 0x20),
@@ -25,9 +29,9 @@ pub(super) fn power_management(cfg: &Cfg<'_>, off: u16) -> Rendered {
         flag(t, 0x2000),
         flag(t, 0x4000),
         flag(t, 0x8000)
-    ))];
+    )));
     let c = u32::from(cfg.u16(off + 4).unwrap_or(0));
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "Status: D{} NoSoftRst{} PME-Enable{} DSel={} DScale={} PME{}",
         c & 3,
         flag(c, 0x8),
@@ -39,7 +43,7 @@ pub(super) fn power_management(cfg: &Cfg<'_>, off: u16) -> Rendered {
     let b = u32::from(cfg.u8(off + 6).unwrap_or(0));
     if b != 0 {
         // B2/B3 is stated inverted: the bit set means B2, so `B3+` is the bit clear.
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "Bridge: PM{} B3{}",
             flag(b, 0x80),
             flag(!b, 0x40)
@@ -72,11 +76,13 @@ pub(super) fn msi(cfg: &Cfg<'_>, off: u16) -> Rendered {
         (format!("{lo:08x}"), off + 8)
     };
     let data = cfg.u16(data_off).unwrap_or(0);
-    let mut lines = vec![Line::reg(format!("Address: {addr}  Data: {data:04x}"))];
+    let mut lines = vec![line_fmt::reg(format_args!(
+        "Address: {addr}  Data: {data:04x}"
+    ))];
     if t & 0x100 != 0 {
         let mask = cfg.u32(data_off + 4).unwrap_or(0);
         let pending = cfg.u32(data_off + 8).unwrap_or(0);
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "Masking: {mask:08x}  Pending: {pending:08x}"
         )));
     }
@@ -95,12 +101,12 @@ pub(super) fn msix(cfg: &Cfg<'_>, off: u16) -> Rendered {
         flag(ctrl, 0x4000)
     );
     let lines = vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "Vector table: BAR={} offset={:08x}",
             table & 7,
             table & !7
         )),
-        Line::reg(format!("PBA: BAR={} offset={:08x}", pba & 7, pba & !7)),
+        line_fmt::reg(format_args!("PBA: BAR={} offset={:08x}", pba & 7, pba & !7)),
     ];
     (title, None, lines)
 }
@@ -163,7 +169,7 @@ pub(super) fn pcix(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
         let freq = ["conv", "66MHz", "100MHz", "133MHz", "?4", "?5", "?6", "?7"]
             [((sec >> 6) & 7) as usize];
         let lines = vec![
-            Line::reg(format!(
+            line_fmt::reg(format_args!(
                 "Secondary Status: 64bit{} 133MHz{} SCD{} USC{} SCO{} SRD{} Freq={freq}",
                 flag(sec, 1),
                 flag(sec, 2),
@@ -172,7 +178,7 @@ pub(super) fn pcix(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
                 flag(sec, 0x10),
                 flag(sec, 0x20)
             )),
-            Line::reg(format!(
+            line_fmt::reg(format_args!(
                 "Status: {} 64bit{} 133MHz{} SCD{} USC{} SCO{} SRD{}",
                 pcix_dev(status),
                 flag(status, 0x10000),
@@ -182,12 +188,12 @@ pub(super) fn pcix(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
                 flag(status, 0x100000),
                 flag(status, 0x200000)
             )),
-            Line::reg(format!(
+            line_fmt::reg(format_args!(
                 "Upstream: Capacity={} CommitmentLimit={}",
                 up & 0xffff,
                 up >> 16
             )),
-            Line::reg(format!(
+            line_fmt::reg(format_args!(
                 "Downstream: Capacity={} CommitmentLimit={}",
                 down & 0xffff,
                 down >> 16
@@ -198,14 +204,14 @@ pub(super) fn pcix(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
     let cmd = u32::from(cfg.u16(off + 2).unwrap_or(0));
     let status = cfg.u32(off + 4).unwrap_or(0);
     let lines = vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "Command: DPERE{} ERO{} RBC={} OST={}",
             flag(cmd, 1),
             flag(cmd, 2),
             512u32 << ((cmd >> 2) & 3),
             PCIX_OST[((cmd >> 4) & 7) as usize]
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "Status: {} 64bit{} 133MHz{} SCD{} USC{} DC={} DMMRBC={} DMOST={} DMCRS={} RSCEM{} 266MHz{} 533MHz{}",
             pcix_dev(status),
             flag(status, 0x10000),
@@ -230,9 +236,13 @@ pub(super) fn advanced_features(cfg: &Cfg<'_>, off: u16) -> Rendered {
     let ctrl = u32::from(cfg.u8(off + 4).unwrap_or(0));
     let status = u32::from(cfg.u8(off + 5).unwrap_or(0));
     let lines = vec![
-        Line::reg(format!("AFCap: TP{} FLR{}", flag(cap, 1), flag(cap, 2))),
-        Line::reg(format!("AFCtrl: FLR{}", flag(ctrl, 1))),
-        Line::reg(format!("AFStatus: TP{}", flag(status, 1))),
+        line_fmt::reg(format_args!(
+            "AFCap: TP{} FLR{}",
+            flag(cap, 1),
+            flag(cap, 2)
+        )),
+        line_fmt::reg(format_args!("AFCtrl: FLR{}", flag(ctrl, 1))),
+        line_fmt::reg(format_args!("AFStatus: TP{}", flag(status, 1))),
     ];
     ("PCI Advanced Features".to_string(), None, lines)
 }
@@ -255,12 +265,17 @@ pub(super) fn sata(cfg: &Cfg<'_>, off: u16) -> Rendered {
     let mut title = format!("SATA HBA v{}.{}", rev >> 4, rev & 0xf);
     match bar {
         0xf => title.push_str(" InCfgSpace"),
-        4..=9 => title.push_str(&format!(
-            " BAR{} Offset={:08x}",
-            bar - 4,
-            (bars >> 4) & 0xf_ffff
-        )),
-        _ => title.push_str(&format!(" BAR??{bar}")),
+        4..=9 => {
+            let _ = write!(
+                title,
+                " BAR{} Offset={:08x}",
+                bar - 4,
+                (bars >> 4) & 0xf_ffff
+            );
+        }
+        _ => {
+            let _ = write!(title, " BAR??{bar}");
+        }
     }
     (title, None, Vec::new())
 }
@@ -289,7 +304,7 @@ pub(super) fn agp(cfg: &Cfg<'_>, off: u16) -> Rendered {
         }
     };
     let lines = vec![
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "Status: RQ={} Iso{} ArqSz={} Cal={} SBA{} ITACoh{} GART64{} HTrans{} 64bit{} FW{} AGP3{} Rate={}",
             (t >> 24) + 1,
             flag(t, 0x10000),
@@ -304,7 +319,7 @@ pub(super) fn agp(cfg: &Cfg<'_>, off: u16) -> Rendered {
             flag(t, 0x8),
             rate(t & 7)
         )),
-        Line::reg(format!(
+        line_fmt::reg(format_args!(
             "Command: RQ={} ArqSz={} Cal={} SBA{} AGP{} GART64{} 64bit{} FW{} Rate={}",
             (c >> 24) + 1,
             (c >> 13) & 7,

@@ -1,8 +1,10 @@
 //! Enhanced Allocation (id 0x14): fixed resources described by entries instead of BARs.
 
+use std::fmt::Write as _;
+
 use super::super::cfg::{flag, Cfg};
 use super::basic::Rendered;
-use crate::device::Line;
+use crate::decode::line_fmt;
 
 fn bei(n: u32) -> String {
     match n {
@@ -42,26 +44,27 @@ pub(super) fn render(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
     if header_type == 1 {
         // A bridge's fixed bus numbers come first, and lspci puts them in the title.
         let buses = cfg.u32(pos).unwrap_or(0);
-        title.push_str(&format!(
+        let _ = write!(
+            title,
             ", secondary={}, subordinate={}",
             buses & 0xff,
             (buses >> 8) & 0xff
-        ));
+        );
         pos += 4;
     }
     for i in 0..count {
         let Some(h) = cfg.u32(pos) else { break };
         let size = h & 7;
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "Entry {i}: Enable{} Writable{} EntrySize={size}",
             flag(h, 0x8000_0000),
             flag(h, 0x4000_0000)
         )));
-        lines.push(Line::cont(format!(
+        lines.push(line_fmt::cont(format_args!(
             "BAR Equivalent Indicator: {}",
             bei((h >> 4) & 0xf)
         )));
-        lines.push(Line::cont(format!(
+        lines.push(line_fmt::cont(format_args!(
             "PrimaryProperties: {}",
             properties((h >> 8) & 0xff)
         )));
@@ -71,7 +74,9 @@ pub(super) fn render(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
         } else {
             properties(secondary)
         };
-        lines.push(Line::cont(format!("SecondaryProperties: {sec_text}")));
+        lines.push(line_fmt::cont(format_args!(
+            "SecondaryProperties: {sec_text}"
+        )));
         let base = cfg.u32(pos + 4).unwrap_or(0);
         let max = cfg.u32(pos + 8).unwrap_or(0);
         let mut next = pos + 12;
@@ -88,8 +93,8 @@ pub(super) fn render(cfg: &Cfg<'_>, off: u16, header_type: u8) -> Rendered {
         } else {
             format!("{:08x}", max | 3)
         };
-        lines.push(Line::cont(format!("Base: {base_text}")));
-        lines.push(Line::cont(format!("MaxOffset: {max_text}")));
+        lines.push(line_fmt::cont(format_args!("Base: {base_text}")));
+        lines.push(line_fmt::cont(format_args!("MaxOffset: {max_text}")));
         pos = pos.saturating_add(4 + 4 * size as u16);
     }
     (title, None, lines)

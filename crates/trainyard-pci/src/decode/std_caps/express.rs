@@ -5,7 +5,10 @@
 //! `ARIFwd` for downstream-facing ports, ...). The type conditions below are what the
 //! oracle (`lspci -F`) shows for each type, including the synthetic dumps in `tests/data`.
 
+use std::fmt::Write as _;
+
 use super::super::cfg::{flag, Cfg};
+use crate::decode::line_fmt;
 use crate::device::Line;
 
 /// Device/port types (PCIe capabilities register bits 7:4).
@@ -48,7 +51,8 @@ pub(super) fn render(
     };
     let title = format!("Express (v{version}) {kind}, MSI {:02x}", (cap >> 9) & 0x1f);
 
-    let mut lines = Vec::new();
+    // Up to 21 lines (a root port with a slot): room for them up front instead of regrowth.
+    let mut lines = Vec::with_capacity(24);
     device(cfg, off, ty, &mut lines);
     let has_link = !matches!(ty, ROOT_INT_EP | ROOT_EC);
     if has_link {
@@ -108,7 +112,8 @@ pub(super) fn power_limit(value: u32, scale: u32) -> String {
     };
     let scaled = f64::from(value) / [1.0, 10.0, 100.0, 1000.0][(scale & 3) as usize];
     // `%g`: at most six significant digits, trailing zeros dropped.
-    let mut text = format!("{scaled:.3}");
+    let mut text = line_fmt::line_buf();
+    let _ = write!(text, "{scaled:.3}");
     while text.ends_with('0') {
         text.pop();
     }
@@ -120,49 +125,57 @@ pub(super) fn power_limit(value: u32, scale: u32) -> String {
 
 fn device(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     let t = cfg.u32(off + 4).unwrap_or(0);
-    let mut devcap = format!(
+    let mut devcap = line_fmt::line_buf();
+    let _ = write!(
+        devcap,
         "DevCap:\tMaxPayload {} bytes, PhantFunc {}",
         128u32 << (t & 7),
         (1u32 << ((t >> 3) & 3)) - 1
     );
     if matches!(ty, ENDPOINT | LEGACY_ENDPOINT) {
-        devcap.push_str(&format!(
+        let _ = write!(
+            devcap,
             ", Latency L0s {}, L1 {}",
             latency_l0s(t >> 6),
             latency_l1(t >> 9)
-        ));
+        );
     }
-    lines.push(Line::reg(devcap));
-    let mut cont = format!("ExtTag{}", flag(t, 0x20));
+    lines.push(Line::reg(devcap.as_str()));
+    let mut cont = line_fmt::line_buf();
+    let _ = write!(cont, "ExtTag{}", flag(t, 0x20));
     if matches!(ty, ENDPOINT | LEGACY_ENDPOINT | UPSTREAM | PCIE_TO_PCI) {
-        cont.push_str(&format!(
+        let _ = write!(
+            cont,
             " AttnBtn{} AttnInd{} PwrInd{}",
             flag(t, 0x1000),
             flag(t, 0x2000),
             flag(t, 0x4000)
-        ));
+        );
     }
-    cont.push_str(&format!(" RBE{}", flag(t, 0x8000)));
+    let _ = write!(cont, " RBE{}", flag(t, 0x8000));
     if matches!(ty, ENDPOINT | LEGACY_ENDPOINT | ROOT_INT_EP) {
-        cont.push_str(&format!(" FLReset{}", flag(t, 0x1000_0000)));
+        let _ = write!(cont, " FLReset{}", flag(t, 0x1000_0000));
     }
     if matches!(ty, ENDPOINT | UPSTREAM | PCIE_TO_PCI) {
-        cont.push_str(&format!(
+        let _ = write!(
+            cont,
             " SlotPowerLimit {}",
             power_limit((t >> 18) & 0xff, (t >> 26) & 3)
-        ));
+        );
     }
-    lines.push(Line::cont(cont));
+    lines.push(Line::cont(cont.as_str()));
 
     let w = u32::from(cfg.u16(off + 8).unwrap_or(0));
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "DevCtl:\tCorrErr{} NonFatalErr{} FatalErr{} UnsupReq{}",
         flag(w, 1),
         flag(w, 2),
         flag(w, 4),
         flag(w, 8)
     )));
-    let mut cont = format!(
+    let mut cont = line_fmt::line_buf();
+    let _ = write!(
+        cont,
         "RlxdOrd{} ExtTag{} PhantFunc{} AuxPwr{} NoSnoop{}",
         flag(w, 0x10),
         flag(w, 0x100),
@@ -171,20 +184,20 @@ fn device(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         flag(w, 0x800)
     );
     if ty == PCIE_TO_PCI {
-        cont.push_str(&format!(" BrConfRtry{}", flag(w, 0x8000)));
+        let _ = write!(cont, " BrConfRtry{}", flag(w, 0x8000));
     }
     if matches!(ty, ENDPOINT | LEGACY_ENDPOINT | ROOT_INT_EP) && t & 0x1000_0000 != 0 {
-        cont.push_str(&format!(" FLReset{}", flag(w, 0x8000)));
+        let _ = write!(cont, " FLReset{}", flag(w, 0x8000));
     }
-    lines.push(Line::cont(cont));
-    lines.push(Line::cont(format!(
+    lines.push(Line::cont(cont.as_str()));
+    lines.push(line_fmt::cont(format_args!(
         "MaxPayload {} bytes, MaxReadReq {} bytes",
         128u32 << ((w >> 5) & 7),
         128u32 << ((w >> 12) & 7)
     )));
 
     let s = u32::from(cfg.u16(off + 0xa).unwrap_or(0));
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "DevSta:\tCorrErr{} NonFatalErr{} FatalErr{} UnsupReq{} AuxPwr{} TransPend{}",
         flag(s, 1),
         flag(s, 2),
@@ -229,7 +242,9 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         2 => "L1",
         _ => "L0s L1",
     };
-    let mut cap = format!(
+    let mut cap = line_fmt::line_buf();
+    let _ = write!(
+        cap,
         "LnkCap:\tPort #{}, Speed {}, Width x{}, ASPM {aspm}",
         t >> 24,
         link_speed(t & 0xf),
@@ -238,17 +253,17 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     if t & 0xc00 != 0 {
         cap.push_str(", Exit Latency ");
         if t & 0x400 != 0 {
-            cap.push_str(&format!("L0s {}", latency_l0s(t >> 12)));
+            let _ = write!(cap, "L0s {}", latency_l0s(t >> 12));
         }
         if t & 0x800 != 0 {
             if t & 0x400 != 0 {
                 cap.push_str(", ");
             }
-            cap.push_str(&format!("L1 {}", latency_l1(t >> 15)));
+            let _ = write!(cap, "L1 {}", latency_l1(t >> 15));
         }
     }
-    lines.push(Line::reg(cap));
-    lines.push(Line::cont(format!(
+    lines.push(Line::reg(cap.as_str()));
+    lines.push(line_fmt::cont(format_args!(
         "ClockPM{} Surprise{} LLActRep{} BwNot{} ASPMOptComp{}",
         flag(t, 0x40000),
         flag(t, 0x80000),
@@ -264,20 +279,14 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         2 => "L1 Enabled",
         _ => "L0s L1 Enabled",
     };
-    let mut ctl = format!("LnkCtl:\tASPM {aspm_ctl};");
+    let mut ctl = line_fmt::line_buf();
+    let _ = write!(ctl, "LnkCtl:\tASPM {aspm_ctl};");
     if matches!(ty, ROOT_PORT | ENDPOINT | LEGACY_ENDPOINT | PCIE_TO_PCI) {
-        ctl.push_str(&format!(
-            " RCB {} bytes,",
-            if w & 8 != 0 { 128 } else { 64 }
-        ));
+        let _ = write!(ctl, " RCB {} bytes,", if w & 8 != 0 { 128 } else { 64 });
     }
-    ctl.push_str(&format!(
-        " Disabled{} CommClk{}",
-        flag(w, 0x10),
-        flag(w, 0x40)
-    ));
-    lines.push(Line::reg(ctl));
-    lines.push(Line::cont(format!(
+    let _ = write!(ctl, " Disabled{} CommClk{}", flag(w, 0x10), flag(w, 0x40));
+    lines.push(Line::reg(ctl.as_str()));
+    lines.push(line_fmt::cont(format_args!(
         "ExtSynch{} ClockPM{} AutWidDis{} BWInt{} AutBWInt{}",
         flag(w, 0x80),
         flag(w, 0x100),
@@ -287,14 +296,14 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     )));
 
     let s = u32::from(cfg.u16(off + 0x12).unwrap_or(0));
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "LnkSta:\tSpeed {}{}, Width x{}{}",
         link_speed(s & 0xf),
         link_compare(ty, s & 0xf, t & 0xf),
         (s >> 4) & 0x3f,
         link_compare(ty, (s >> 4) & 0x3f, (t >> 4) & 0x3f)
     )));
-    lines.push(Line::cont(format!(
+    lines.push(line_fmt::cont(format_args!(
         "TrErr{} Train{} SlotClk{} DLActive{} BWMgmt{} ABWMgmt{}",
         flag(s, 0x400),
         flag(s, 0x800),
@@ -311,7 +320,7 @@ fn indicator(n: u32) -> &'static str {
 
 fn slot_regs(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
     let t = cfg.u32(off + 0x14).unwrap_or(0);
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "SltCap:\tAttnBtn{} PwrCtrl{} MRL{} AttnInd{} PwrInd{} HotPlug{} Surprise{}",
         flag(t, 1),
         flag(t, 2),
@@ -321,7 +330,7 @@ fn slot_regs(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
         flag(t, 0x40),
         flag(t, 0x20)
     )));
-    lines.push(Line::cont(format!(
+    lines.push(line_fmt::cont(format_args!(
         "Slot #{}, PowerLimit {}; Interlock{} NoCompl{}",
         t >> 19,
         power_limit((t >> 7) & 0xff, (t >> 15) & 3),
@@ -329,7 +338,7 @@ fn slot_regs(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
         flag(t, 0x40000)
     )));
     let w = u32::from(cfg.u16(off + 0x18).unwrap_or(0));
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "SltCtl:\tEnable: AttnBtn{} PwrFlt{} MRL{} PresDet{} CmdCplt{} HPIrq{} LinkChg{}",
         flag(w, 1),
         flag(w, 2),
@@ -339,7 +348,7 @@ fn slot_regs(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
         flag(w, 0x20),
         flag(w, 0x1000)
     )));
-    lines.push(Line::cont(format!(
+    lines.push(line_fmt::cont(format_args!(
         "Control: AttnInd {}, PwrInd {}, Power{} Interlock{}",
         indicator(w >> 6),
         indicator(w >> 8),
@@ -347,7 +356,7 @@ fn slot_regs(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
         flag(w, 0x800)
     )));
     let s = u32::from(cfg.u16(off + 0x1a).unwrap_or(0));
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "SltSta:\tStatus: AttnBtn{} PowerFlt{} MRL{} CmdCplt{} PresDet{} Interlock{}",
         flag(s, 1),
         flag(s, 2),
@@ -356,7 +365,7 @@ fn slot_regs(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
         flag(s, 0x40),
         flag(s, 0x80)
     )));
-    lines.push(Line::cont(format!(
+    lines.push(line_fmt::cont(format_args!(
         "Changed: MRL{} PresDet{} LinkState{}",
         flag(s, 4),
         flag(s, 8),
@@ -366,9 +375,12 @@ fn slot_regs(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
 
 fn root(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
     let cap = u32::from(cfg.u16(off + 0x1e).unwrap_or(0));
-    lines.push(Line::reg(format!("RootCap: CRSVisible{}", flag(cap, 1))));
+    lines.push(line_fmt::reg(format_args!(
+        "RootCap: CRSVisible{}",
+        flag(cap, 1)
+    )));
     let ctl = u32::from(cfg.u16(off + 0x1c).unwrap_or(0));
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "RootCtl: ErrCorrectable{} ErrNon-Fatal{} ErrFatal{} PMEIntEna{} CRSVisible{}",
         flag(ctl, 1),
         flag(ctl, 2),
@@ -377,7 +389,7 @@ fn root(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
         flag(ctl, 0x10)
     )));
     let sta = cfg.u32(off + 0x20).unwrap_or(0);
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "RootSta: PME ReqID {:04x}, PMEStatus{} PMEPending{}",
         sta & 0xffff,
         flag(sta, 0x10000),
@@ -416,7 +428,7 @@ fn timeout_value(n: u32) -> &'static str {
 
 fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<Line>) {
     let l = cfg.u32(off + 0x24).unwrap_or(0);
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "DevCap2: Completion Timeout: {}, TimeoutDis{} NROPrPrP{} LTR{}",
         timeout_range(l & 0xf),
         flag(l, 0x10),
@@ -429,7 +441,9 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
         "Via WAKE#",
         "Via message/WAKE#",
     ][((l >> 18) & 3) as usize];
-    let mut c = format!(
+    let mut c = line_fmt::line_buf();
+    let _ = write!(
+        c,
         "10BitTagComp{} 10BitTagReq{} OBFF {obff}, ExtFmt{} EETLPPrefix{}",
         flag(l, 0x10000),
         flag(l, 0x20000),
@@ -438,23 +452,21 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
     );
     if l & 0x200000 != 0 {
         let n = (l >> 22) & 3;
-        c.push_str(&format!(
-            ", MaxEETLPPrefixes {}",
-            if n == 0 { 4 } else { n }
-        ));
+        let _ = write!(c, ", MaxEETLPPrefixes {}", if n == 0 { 4 } else { n });
     }
-    lines.push(Line::cont(c));
+    lines.push(Line::cont(c.as_str()));
     let epr = [
         "Not Supported",
         "Dev Specific",
         "Form Factor Dev Specific",
         "Reserved",
     ][((l >> 24) & 3) as usize];
-    lines.push(Line::cont(format!(
+    lines.push(line_fmt::cont(format_args!(
         "EmergencyPowerReduction {epr}, EmergencyPowerReductionInit{}",
         flag(l, 0x4000000)
     )));
-    let mut c = format!("FRS{}", flag(l, 0x8000_0000));
+    let mut c = line_fmt::line_buf();
+    let _ = write!(c, "FRS{}", flag(l, 0x8000_0000));
     if ty == ROOT_PORT {
         let cls = [
             "Not Supported",
@@ -462,7 +474,7 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
             "128byte cachelines",
             "Reserved",
         ][((l >> 14) & 3) as usize];
-        c.push_str(&format!(" LN System CLS {cls},"));
+        let _ = write!(c, " LN System CLS {cls},");
     }
     if matches!(ty, ROOT_PORT | ENDPOINT) {
         // The two TPH bits read as one field: extended TPH without TPH is not a valid
@@ -476,54 +488,58 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
         });
     }
     if matches!(ty, ROOT_PORT | DOWNSTREAM) {
-        c.push_str(&format!(" ARIFwd{}", flag(l, 0x20)));
+        let _ = write!(c, " ARIFwd{}", flag(l, 0x20));
     }
-    lines.push(Line::cont(c));
+    lines.push(Line::cont(c.as_str()));
     let routing = matches!(ty, ROOT_PORT | UPSTREAM | DOWNSTREAM);
     let completer = ty == ROOT_PORT || has_mem_bar;
     if routing || completer {
         let mut c = String::from("AtomicOpsCap:");
         if routing {
-            c.push_str(&format!(" Routing{}", flag(l, 0x40)));
+            let _ = write!(c, " Routing{}", flag(l, 0x40));
         }
         if completer {
-            c.push_str(&format!(
+            let _ = write!(
+                c,
                 " 32bit{} 64bit{} 128bitCAS{}",
                 flag(l, 0x80),
                 flag(l, 0x100),
                 flag(l, 0x200)
-            ));
+            );
         }
-        lines.push(Line::cont(c));
+        lines.push(Line::cont(c.as_str()));
     }
 
     let w = u32::from(cfg.u16(off + 0x28).unwrap_or(0));
     let obff_en =
         ["Disabled", "Via message A", "Via message B", "Via WAKE#"][((w >> 13) & 3) as usize];
-    let mut c = format!(
+    let mut c = line_fmt::line_buf();
+    let _ = write!(
+        c,
         "DevCtl2: Completion Timeout: {}, TimeoutDis{}",
         timeout_value(w & 0xf),
         flag(w, 0x10)
     );
-    c.push_str(&format!(
+    let _ = write!(
+        c,
         " LTR{} 10BitTagReq{} OBFF {obff_en},",
         flag(w, 0x400),
         flag(w, 0x1000)
-    ));
+    );
     if matches!(ty, ROOT_PORT | DOWNSTREAM) {
-        c.push_str(&format!(" ARIFwd{}", flag(w, 0x20)));
+        let _ = write!(c, " ARIFwd{}", flag(w, 0x20));
     }
-    lines.push(Line::reg(c));
+    lines.push(Line::reg(c.as_str()));
     let mut c = String::from("AtomicOpsCtl:");
     if matches!(ty, ROOT_PORT | ENDPOINT | ROOT_INT_EP | LEGACY_ENDPOINT) {
-        c.push_str(&format!(" ReqEn{}", flag(w, 0x40)));
+        let _ = write!(c, " ReqEn{}", flag(w, 0x40));
     }
     if matches!(ty, ROOT_PORT | UPSTREAM | DOWNSTREAM) {
-        c.push_str(&format!(" EgressBlck{}", flag(w, 0x80)));
+        let _ = write!(c, " EgressBlck{}", flag(w, 0x80));
     }
     // Types with neither control (bridges, event collectors) get no line at all.
     if c.len() > "AtomicOpsCtl:".len() {
-        lines.push(Line::cont(c));
+        lines.push(Line::cont(c.as_str()));
     }
 }
 
@@ -576,7 +592,7 @@ fn link2(cfg: &Cfg<'_>, off: u16, ty: u8, function: u8, lines: &mut Vec<Line>) {
     let link_owner = !(matches!(ty, ENDPOINT | LEGACY_ENDPOINT) && function != 0);
     let l = cfg.u32(off + 0x2c).unwrap_or(0);
     if l != 0 && link_owner {
-        lines.push(Line::reg(format!(
+        lines.push(line_fmt::reg(format_args!(
             "LnkCap2: Supported Link Speeds: {}, Crosslink{} Retimer{} 2Retimers{} DRS{}",
             link2_speed_cap(l >> 1),
             flag(l, 0x100),
@@ -594,31 +610,34 @@ fn link2(cfg: &Cfg<'_>, off: u16, ty: u8, function: u8, lines: &mut Vec<Line>) {
 
 fn link_control2(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     let w = u32::from(cfg.u16(off + 0x30).unwrap_or(0));
-    let mut c = format!(
+    let mut c = line_fmt::line_buf();
+    let _ = write!(
+        c,
         "LnkCtl2: Target Link Speed: {}, EnterCompliance{} SpeedDis{}",
         link2_target(w & 0xf),
         flag(w, 0x10),
         flag(w, 0x20)
     );
     if matches!(ty, DOWNSTREAM) {
-        c.push_str(&format!(
+        let _ = write!(
+            c,
             ", Selectable De-emphasis: {}",
             if w & 0x40 != 0 { "-3.5dB" } else { "-6dB" }
-        ));
+        );
     }
-    lines.push(Line::reg(c));
+    lines.push(Line::reg(c.as_str()));
     let margin = match (w >> 7) & 7 {
         0 => "Normal Operating Range",
         1 => "800-1200mV(full-swing)/400-700mV(half-swing)",
         2..=5 => "200-400mV(full-swing)/100-200mV(half-swing)",
         _ => "Unknown",
     };
-    lines.push(Line::cont(format!(
+    lines.push(line_fmt::cont(format_args!(
         "Transmit Margin: {margin}, EnterModifiedCompliance{} ComplianceSOS{}",
         flag(w, 0x400),
         flag(w, 0x800)
     )));
-    lines.push(Line::cont(format!(
+    lines.push(line_fmt::cont(format_args!(
         "Compliance Preset/De-emphasis: {}",
         deemphasis((w >> 12) & 0xf)
     )));
@@ -628,13 +647,13 @@ fn link_control2(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
 /// downstream-facing ports that support DRS.
 fn link_status2(cfg: &Cfg<'_>, off: u16, drs: bool, lines: &mut Vec<Line>) {
     let s = u32::from(cfg.u16(off + 0x32).unwrap_or(0));
-    lines.push(Line::reg(format!(
+    lines.push(line_fmt::reg(format_args!(
         "LnkSta2: Current De-emphasis Level: {}, EqualizationComplete{} EqualizationPhase1{}",
         if s & 1 != 0 { "-3.5dB" } else { "-6dB" },
         flag(s, 2),
         flag(s, 4)
     )));
-    lines.push(Line::cont(format!(
+    lines.push(line_fmt::cont(format_args!(
         "EqualizationPhase2{} EqualizationPhase3{} LinkEqualizationRequest{}",
         flag(s, 8),
         flag(s, 0x10),
@@ -646,15 +665,17 @@ fn link_status2(cfg: &Cfg<'_>, off: u16, drs: bool, lines: &mut Vec<Line>) {
         "Downstream Port",
         "incomplete",
     ][((s >> 8) & 3) as usize];
-    let mut c = format!(
+    let mut c = line_fmt::line_buf();
+    let _ = write!(
+        c,
         "Retimer{} 2Retimers{} CrosslinkRes: {crosslink}",
         flag(s, 0x40),
         flag(s, 0x80)
     );
     if drs {
-        c.push_str(&format!(", DRS{}", flag(s, 0x8000)));
+        let _ = write!(c, ", DRS{}", flag(s, 0x8000));
     }
-    lines.push(Line::cont(c));
+    lines.push(Line::cont(c.as_str()));
     if drs {
         let comp = match (s >> 12) & 7 {
             0 => "Link Down - Not Determined",
@@ -664,6 +685,6 @@ fn link_status2(cfg: &Cfg<'_>, off: u16, drs: bool, lines: &mut Vec<Line>) {
             5 => "Link Up - Present and DRS Received",
             _ => "Reserved",
         };
-        lines.push(Line::cont(format!("DownstreamComp: {comp}")));
+        lines.push(line_fmt::cont(format_args!("DownstreamComp: {comp}")));
     }
 }
