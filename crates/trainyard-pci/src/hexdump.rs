@@ -216,6 +216,16 @@ fn lspci_row(line: &[u8]) -> Option<(usize, [u8; 16])> {
     plain_row(&line[colon + 2..]).map(|bytes| (offset, bytes))
 }
 
+/// Whether `digits` spell `offset` in lowercase hex, zero-padded to their length.
+fn offset_is(digits: &[u8], offset: usize) -> bool {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    digits
+        .iter()
+        .rev()
+        .enumerate()
+        .all(|(i, &d)| d == HEX[(offset >> (4 * i)) & 0xf])
+}
+
 /// Streaming reader: feed lines with [`HexDumpReader::push_line`], collect finished devices.
 ///
 /// Errors affect only the device they occur in: after an error the reader skips to the next
@@ -262,6 +272,53 @@ impl HexDumpReader {
             }
         }
         None
+    }
+
+    /// Reads the rows at the start of `text` that continue the current device exactly as
+    /// lspci writes them (`OFF: hh hh ... hh`, lowercase offset, nothing else on the line),
+    /// many at a time: the same as feeding those lines to [`HexDumpReader::push_line`] one
+    /// by one, without classifying each line first. Stops at the first line that is anything
+    /// else (a header, a cut or damaged row, a `host: ` prefix), which the caller then
+    /// passes to `push_line` as usual.
+    ///
+    /// `text` holds whole lines, each ended by `\n` or by the end of `text`. Returns the
+    /// number of lines read and their length in bytes, counting a newline after each (for
+    /// the last line of `text`, the one just past its end).
+    pub fn push_rows(&mut self, text: &str) -> (usize, usize) {
+        let Some(cur) = self.current.as_mut().filter(|_| !self.poisoned) else {
+            return (0, 0);
+        };
+        let text = text.as_bytes();
+        let (mut rows, mut pos) = (0, 0);
+        // A row is its offset, `: `, 47 bytes of digits and spaces, and the newline.
+        loop {
+            let offset = cur.bytes.len();
+            if offset >= 4096 {
+                break; // lspci writes no more; `push_line` reports what follows
+            }
+            let digits = if offset < 0x100 { 2 } else { 3 };
+            let Some(line) = text.get(pos..pos + digits + 2 + 47) else {
+                break;
+            };
+            if !matches!(text.get(pos + line.len()), None | Some(b'\n'))
+                || line[digits..digits + 2] != *b": "
+                || !offset_is(&line[..digits], offset)
+            {
+                break;
+            }
+            let Some(bytes) = plain_row(&line[digits + 2..]) else {
+                break;
+            };
+            if cur.bytes.is_empty() {
+                cur.bytes.reserve_exact(4096);
+            }
+            cur.bytes.extend_from_slice(&bytes);
+            rows += 1;
+            pos += line.len() + 1;
+        }
+        self.line_no += rows;
+        self.rows_seen += rows;
+        (rows, pos)
     }
 
     /// Takes a row of the current device (or the error it is).
@@ -410,6 +467,72 @@ mod tests {
         }
         assert_eq!(plain_row(b""), None);
         assert_eq!(plain_row(&[b'0'; 48]), None);
+    }
+
+    /// Reads `text` as the CLI does: rows many at a time where [`HexDumpReader::push_rows`]
+    /// takes them, every other line through `push_line`; returns devices and errors with
+    /// the reader's line count.
+    fn read_in_batches(text: &str) -> (Vec<Result<HexDump, HexDumpError>>, usize) {
+        let mut reader = HexDumpReader::new();
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos <= text.len() {
+            let (_, bytes) = reader.push_rows(&text[pos..]);
+            pos += bytes;
+            if pos > text.len() {
+                break;
+            }
+            let end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+            out.extend(reader.push_line(&text[pos..end]));
+            pos = end + 1;
+        }
+        out.extend(reader.finish());
+        (out, reader.line_no)
+    }
+
+    /// The same, one line at a time.
+    fn read_by_line(text: &str) -> (Vec<Result<HexDump, HexDumpError>>, usize) {
+        let mut reader = HexDumpReader::new();
+        let mut out: Vec<_> = text
+            .split('\n')
+            .filter_map(|l| reader.push_line(l))
+            .collect();
+        out.extend(reader.finish());
+        (out, reader.line_no)
+    }
+
+    #[test]
+    fn rows_in_batches_read_like_line_by_line() {
+        let big = rows(256);
+        let cases = [
+            format!("00:00.0 A\n{}00:01.0 B\n{big}", rows(4)),
+            format!("00:00.0 A\n{big}"),
+            format!("00:00.0 A\n{}", rows(4).trim_end()),
+            format!("00:00.0 A\n{}\n\n00:01.0 B\n{}", rows(16), rows(5)),
+            format!("00:00.0 A\n{}", rows(4).replace("20: 20", "30: 20")),
+            format!("00:00.0 A\n{}", rows(4).replace("10: 10", "10:  10")),
+            format!("00:00.0 A\n{}", rows(4).replace("\n", "\r\n")),
+            format!("00:00.0 A\n{}", rows(4).replace("3a", "3A")),
+            format!(
+                "00:00.0 A\n{}",
+                big.replace("a0: ", "A0: ").replace("1f0: ", "1F0: ")
+            ),
+            format!("00:00.0 A\n{}", rows(4).replace("10: ", "010: ")),
+            format!("00:00.0 A\n{}", rows(4).replace("0f\n", "0f \n")),
+            format!("{}00:00.0 A\n{}", rows(1), rows(3)),
+            format!("00:00.0 A\n{}{}", big, rows(2)),
+            rows(4)
+                .lines()
+                .map(|l| format!("h1: {l}\n"))
+                .collect::<String>(),
+        ];
+        for text in &cases {
+            assert_eq!(read_in_batches(text), read_by_line(text), "{text:?}");
+        }
+        // And the batches do take lspci's rows: all 256 after the header line at once.
+        let mut reader = HexDumpReader::new();
+        assert!(reader.push_line("00:00.0 A").is_none());
+        assert_eq!(reader.push_rows(&big), (256, big.len()));
     }
 
     #[test]

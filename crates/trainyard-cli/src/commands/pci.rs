@@ -368,8 +368,18 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<Exit> {
                 .fill_buf()
                 .with_context(|| format!("cannot read {name}"))?;
             if let Some(text) = text_lines_at_start(available) {
+                // Every line of `text` ends with a newline, the last one's just past its end.
                 let mut consumed = 0;
-                for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]) {
+                while consumed <= text.len() {
+                    // Rows of the device being read, many at a time (most of a dump).
+                    let (rows, bytes) = hex.push_rows(&text[consumed..]);
+                    line_no += rows;
+                    consumed += bytes;
+                    if consumed > text.len() {
+                        break;
+                    }
+                    let end = memchr::memchr(b'\n', &text.as_bytes()[consumed..])
+                        .map_or(text.len(), |i| consumed + i);
                     let Some(line) = text.get(consumed..end).filter(|l| l.len() <= MAX_HEX_LINE)
                     else {
                         break;
