@@ -1,5 +1,7 @@
 //! A node: its PCI devices, their tree, and what else is known about the platform.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use trainyard_pci::{decode_config, Device, PciAddress, Topology};
 use trainyard_snapshot::{PciSysfs, Snapshot};
@@ -27,8 +29,11 @@ pub struct Node {
     pub name: String,
     /// What it was read from.
     pub kind: InputKind,
-    /// PCI functions, in input order.
-    pub devices: Vec<Device>,
+    /// PCI functions, in input order. Shared: when a fleet's nodes repeat a device block
+    /// byte for byte, the nodes hold the same parsed device (see
+    /// [`sources`](crate::sources)), which also lets the fold recognise a repeated device
+    /// by its address instead of comparing its settings.
+    pub devices: Vec<Arc<Device>>,
     /// The PCIe tree over `devices`.
     pub topology: Topology,
     /// Platform facts (sysfs, DMI, kernel, IOMMU, IB, modules), when the input had them.
@@ -47,6 +52,15 @@ pub struct SkippedFunction {
 impl Node {
     /// A node from devices alone (lspci text, hex dumps).
     pub fn from_devices(name: impl Into<String>, kind: InputKind, devices: Vec<Device>) -> Self {
+        Self::from_shared(name, kind, devices.into_iter().map(Arc::new).collect())
+    }
+
+    /// A node from devices that may be shared with other nodes.
+    pub fn from_shared(
+        name: impl Into<String>,
+        kind: InputKind,
+        devices: Vec<Arc<Device>>,
+    ) -> Self {
         let topology = Topology::build(&devices);
         Self {
             name: name.into(),

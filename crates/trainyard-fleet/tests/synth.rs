@@ -37,8 +37,10 @@ fn node_text(s: &Synth, i: usize) -> String {
     String::from_utf8(buf).expect("utf-8")
 }
 
-fn by_address<'a>(devs: &'a [Device], addr: &str) -> Option<&'a Device> {
-    devs.iter().find(|d| d.address.to_string() == addr)
+fn by_address<'a, D: std::borrow::Borrow<Device>>(devs: &'a [D], addr: &str) -> Option<&'a Device> {
+    devs.iter()
+        .map(|d| d.borrow())
+        .find(|d| d.address.to_string() == addr)
 }
 
 fn index_of(names: &[String], name: &str) -> usize {

@@ -5,6 +5,7 @@
 //! (`0000:40/03.1[1022:1483]/00.0[10de:20b5]`: root port, then each hop as
 //! `device.function[vendor:device]`) identify a device by where it hangs, which survives that.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use crate::device::Device;
@@ -27,10 +28,14 @@ impl Topology {
     /// Builds the tree. A device's parent is the bridge (same host and domain) whose secondary
     /// bus is the device's bus; failing that, the bridge with the narrowest
     /// secondary..=subordinate range holding it (a bridge is missing from the input).
-    pub fn build(devices: &[Device]) -> Self {
+    ///
+    /// `devices` may hold the devices themselves or shared ones (`Arc<Device>`: the fleet
+    /// shares one parsed device between the nodes that repeat it byte for byte).
+    pub fn build<D: Borrow<Device>>(devices: &[D]) -> Self {
         let mut by_secondary: HashMap<(Option<&str>, u32, u8), usize> = HashMap::new();
         let mut bridges = Vec::new();
         for (i, d) in devices.iter().enumerate() {
+            let d = d.borrow();
             // A bridge only claims buses below its own: an unconfigured or emptied port shows
             // `secondary=00, subordinate=00` and must not adopt the devices of bus 00.
             if let Some(b) = d.bus.filter(|b| b.secondary > d.address.bus) {
@@ -44,6 +49,7 @@ impl Topology {
             .iter()
             .enumerate()
             .map(|(i, d)| {
+                let d = d.borrow();
                 let key = (d.host.as_deref(), d.address.domain, d.address.bus);
                 if let Some(&p) = by_secondary.get(&key).filter(|&&p| p != i) {
                     return Some(p);
@@ -53,7 +59,7 @@ impl Topology {
                     .copied()
                     .filter(|&b| b != i)
                     .filter_map(|b| {
-                        let bd = &devices[b];
+                        let bd: &Device = devices[b].borrow();
                         let r = bd.bus?;
                         let same = bd.host == d.host && bd.address.domain == d.address.domain;
                         (same
@@ -70,7 +76,10 @@ impl Topology {
             .iter()
             .zip(&parent)
             .filter(|(_, p)| p.is_none())
-            .map(|(d, _)| (d.host.clone(), d.address.domain, d.address.bus))
+            .map(|(d, _)| {
+                let d = d.borrow();
+                (d.host.clone(), d.address.domain, d.address.bus)
+            })
             .collect();
         root_buses.sort();
         root_buses.dedup();
@@ -106,11 +115,11 @@ impl Topology {
     /// The device's fleet-wide identity: its domain, the index of its root bus among the node's
     /// root buses (`rb0` is the lowest-numbered), then its path from the top of its tree, each
     /// hop as `device.function[vendor:device]` (`?` for ids the input did not show).
-    pub fn slot_path(&self, devices: &[Device], i: usize) -> String {
+    pub fn slot_path<D: Borrow<Device>>(&self, devices: &[D], i: usize) -> String {
         let mut chain = self.ancestors(i);
         chain.reverse();
         chain.push(i);
-        let top = &devices[chain[0]];
+        let top: &Device = devices[chain[0]].borrow();
         let key = (top.host.clone(), top.address.domain, top.address.bus);
         let ordinal = self
             .root_buses
@@ -118,7 +127,7 @@ impl Topology {
             .unwrap_or(self.root_buses.len());
         let mut out = format!("{:04x}:rb{ordinal}", top.address.domain);
         for &j in &chain {
-            let d = &devices[j];
+            let d: &Device = devices[j].borrow();
             let ids = match (d.ids.vendor, d.ids.device) {
                 (Some(v), Some(dv)) => format!("{v:04x}:{dv:04x}"),
                 _ => "?".to_string(),

@@ -178,6 +178,9 @@ struct Reference {
     exceptions: Vec<NodeSet>,
     /// Devices folded in a row that did not have the reference's keys.
     misses: u32,
+    /// The device itself: nodes that repeat a device block byte for byte share one parsed
+    /// device (see `sources`), which then matches the reference without a comparison.
+    device: Arc<trainyard_pci::Device>,
 }
 
 /// After this many devices in a row without the reference's keys, the slot takes a new one:
@@ -225,7 +228,14 @@ impl SlotAcc {
     }
 
     /// Folds node `idx`'s device `dev` in (its presence is already recorded).
-    fn add_device(&mut self, idx: u32, dev: &trainyard_pci::Device) {
+    fn add_device(&mut self, idx: u32, dev: &Arc<trainyard_pci::Device>) {
+        if self
+            .reference
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(&r.device, dev))
+        {
+            return self.add_like_reference(idx, &[]);
+        }
         if let Some(diff) = self.compare_with_reference(dev) {
             return self.add_like_reference(idx, &diff);
         }
@@ -304,7 +314,7 @@ impl SlotAcc {
     }
 
     /// Makes `dev` (already folded) the reference.
-    fn make_reference(&mut self, dev: &trainyard_pci::Device) {
+    fn make_reference(&mut self, dev: &Arc<trainyard_pci::Device>) {
         let mut text = String::new();
         let mut spans = Vec::with_capacity(dev.fields.len());
         let mut keys = Vec::with_capacity(dev.fields.len());
@@ -326,6 +336,7 @@ impl SlotAcc {
             keys,
             nodes: NodeSet::default(),
             misses: 0,
+            device: Arc::clone(dev),
         });
     }
 

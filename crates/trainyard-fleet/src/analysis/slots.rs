@@ -11,6 +11,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use std::sync::Arc;
+
 use trainyard_pci::{Device, Topology};
 
 use crate::fxhash::FxBuild;
@@ -116,7 +118,7 @@ impl SlotIds {
 
     /// The slot id of every device of a node, in device order; slots not seen before get
     /// new ids (`len()` before the call and up).
-    pub(crate) fn resolve(&mut self, devices: &[Device], topology: &Topology) -> &[u32] {
+    pub(crate) fn resolve(&mut self, devices: &[Arc<Device>], topology: &Topology) -> &[u32] {
         let n = devices.len();
         self.state.clear();
         self.state.resize(n, State::Unvisited);
@@ -132,7 +134,7 @@ impl SlotIds {
     fn resolve_one(
         &mut self,
         i: usize,
-        devices: &[Device],
+        devices: &[Arc<Device>],
         topology: &Topology,
         roots: &[(Option<&str>, u32, u8)],
     ) {
@@ -225,7 +227,10 @@ impl SlotIds {
 
 /// `(host, domain, bus)` of every top-level bus, sorted: the root bus ordinals of
 /// [`Topology::slot_path`].
-fn root_buses<'d>(devices: &'d [Device], topology: &Topology) -> Vec<(Option<&'d str>, u32, u8)> {
+fn root_buses<'d>(
+    devices: &'d [Arc<Device>],
+    topology: &Topology,
+) -> Vec<(Option<&'d str>, u32, u8)> {
     let mut roots: Vec<(Option<&str>, u32, u8)> = devices
         .iter()
         .enumerate()
@@ -243,7 +248,7 @@ mod tests {
     use trainyard_pci::text::parse_str;
 
     fn check(text: &str) {
-        let devices = parse_str(text).devices;
+        let devices: Vec<Arc<Device>> = parse_str(text).devices.into_iter().map(Arc::new).collect();
         let topology = Topology::build(&devices);
         let mut ids = SlotIds::default();
         // Twice: the second time every slot is found by its hop.

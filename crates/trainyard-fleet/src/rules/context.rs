@@ -1,6 +1,7 @@
 //! What every rule needs about a node, computed once: roles, children, the platform.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use trainyard_pci::{Device, PortType, Role};
 
@@ -23,7 +24,7 @@ pub(crate) struct Context<'a> {
 impl<'a> Context<'a> {
     pub fn new(node: &'a Node) -> Self {
         let n = node.devices.len();
-        let roles = node.devices.iter().map(Device::role).collect();
+        let roles = node.devices.iter().map(|d| d.role()).collect();
         let mut children = vec![Vec::new(); n];
         for i in 0..n {
             if let Some(p) = node.topology.parent(i) {
@@ -42,7 +43,7 @@ impl<'a> Context<'a> {
     }
 
     /// The devices.
-    pub fn devices(&self) -> &'a [Device] {
+    pub fn devices(&self) -> &'a [Arc<Device>] {
         &self.node.devices
     }
 

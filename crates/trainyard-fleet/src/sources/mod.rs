@@ -32,6 +32,7 @@
 //! holds at most [`ReadOptions::pdsh_window`] hosts at a time.
 
 mod archive;
+mod blocks;
 mod context;
 mod pdsh;
 mod queue;

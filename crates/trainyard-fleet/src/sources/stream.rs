@@ -8,7 +8,7 @@ use trainyard_pci::text::header_line::{split_address, split_host_prefix};
 use trainyard_snapshot::Snapshot;
 
 use super::context::{Context, HostBuffers, Sink};
-use super::{archive, pdsh, FleetItem, Skipped};
+use super::{archive, blocks, pdsh, FleetItem, Skipped};
 use crate::ingest;
 
 /// Most bytes read from one text or binary input that is a single node (not a `pdsh`
@@ -199,7 +199,7 @@ impl Context<'_> {
                     host: Some(&default_name),
                     lines: Some(&lines),
                 };
-                read_single(origin, &default_name, &bytes[..], sink);
+                read_single_bytes(origin, &default_name, &bytes, sink);
                 self.recycle(HostBuffers { text: bytes, lines });
             }
         }
@@ -260,16 +260,26 @@ impl Context<'_> {
                 read_single(origin, name, reader, sink)
             }
             Kind::Single => {
-                let mut reader = BufReader::with_capacity(
-                    READ_BUFFER,
-                    Capped {
-                        inner: whole,
-                        left: MAX_NODE_TEXT_BYTES,
-                        hit: false,
-                    },
-                );
-                read_single(origin, name, &mut reader, sink);
-                if reader.get_ref().hit {
+                let mut capped = Capped {
+                    inner: whole,
+                    left: MAX_NODE_TEXT_BYTES,
+                    hit: false,
+                };
+                // The whole input in memory (one node's text, capped) so that its device
+                // blocks can be looked up in the block memo.
+                let mut bytes = NODE_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+                bytes.clear();
+                match capped.read_to_end(&mut bytes) {
+                    Ok(_) => read_single_bytes(origin, name, &bytes, sink),
+                    Err(_) => {
+                        // The parser reports the read error at its line, after the devices
+                        // read before it, as when it read the input itself.
+                        let rest = Cursor::new(&bytes[..]).chain(&mut capped);
+                        let reader = BufReader::with_capacity(READ_BUFFER, rest);
+                        read_single(origin, name, reader, sink);
+                    }
+                }
+                if capped.hit {
                     let error = format!(
                         "input over {} MiB: only the first {} MiB were read (not one node's \
                          lspci output?)",
@@ -278,15 +288,46 @@ impl Context<'_> {
                     );
                     sink(label, skipped(label, None, error));
                 }
+                if bytes.capacity() <= KEEP_NODE_BUFFER {
+                    NODE_BUFFER.with(|b| *b.borrow_mut() = bytes);
+                }
             }
         }
     }
 }
 
+thread_local! {
+    /// A worker's buffer for one node's input, reused from file to file.
+    static NODE_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A node buffer larger than this is freed after use rather than kept for the next file:
+/// one odd 64 MiB input should not pin that much per worker.
+const KEEP_NODE_BUFFER: usize = 8 << 20;
+
+/// Reads one node's input held in memory: through the block memo when it is plain lspci
+/// text ([`blocks`]), else with [`ingest::read_input`].
+pub(super) fn read_single_bytes(origin: Origin<'_>, name: &str, bytes: &[u8], sink: Sink<'_>) {
+    let ingested = match blocks::read_clean_text(name, bytes) {
+        Some(i) => Ok(i),
+        None => ingest::read_input(name, bytes),
+    };
+    emit(origin, ingested, sink);
+}
+
 /// Reads one node's input with [`ingest::read_input`] and hands on its nodes and problems.
 pub(super) fn read_single(origin: Origin<'_>, name: &str, reader: impl BufRead, sink: Sink<'_>) {
+    emit(origin, ingest::read_input(name, reader), sink);
+}
+
+/// Hands on what was read from one node's input: its problems, then its nodes.
+fn emit(
+    origin: Origin<'_>,
+    ingested: Result<ingest::Ingested, ingest::IngestError>,
+    sink: Sink<'_>,
+) {
     let label = origin.label;
-    let ingested = match ingest::read_input(name, reader) {
+    let ingested = match ingested {
         Ok(i) => i,
         Err(e) => return sink(label, FleetItem::Skipped(origin.skipped(None, e, true))),
     };

@@ -1,0 +1,335 @@
+//! Parsing each distinct device block of a fleet once: a per-thread memo from a device's
+//! lines (as bytes) to the parsed [`Device`], shared between the nodes that repeat it.
+//!
+//! A fleet's nodes repeat most of their `lspci` output byte for byte: on the synthetic
+//! 10,000-node fleet of `bench/fleet.sh`, 71% of the device blocks (root ports, switches,
+//! bridges, idle functions) are identical across nodes. Parsing such a block again costs
+//! a few thousand instructions per line; looking it up costs one hash over its bytes and
+//! one comparison. A hit hands out the same `Arc<Device>` every time, so nothing is built
+//! or freed per node, a device's `Fields` index is built once, and the fold recognises a
+//! device identical to its slot's reference by its address alone.
+//!
+//! # What is cached, and when the memo steps aside
+//! Only the clean case: the input is UTF-8 text without NUL bytes, ends with a newline,
+//! has no line over [`MAX_LINE_LEN`], and starts with a device header line without a
+//! `pdsh` prefix. It is cut at device header lines ([`starts_device`], the same cut as
+//! `trainyard-pci`'s parallel parser), and each piece must parse into exactly one device,
+//! with no diagnostic, and, for hex rows, decode. Anything else (a prompt above the
+//! output, an lspci error message, a broken hex row, a cut file) gives `None`, and the
+//! caller parses the whole input the ordinary way, so every problem is reported exactly as
+//! before. Problems are never cached.
+//!
+//! A block is keyed by its bytes *and* its first line number: a device records the line it
+//! starts on ([`Device::line`]), so a shared device is only right for inputs where it
+//! starts on the same line. Nodes of one fleet nearly always do; where a missing device
+//! shifts the lines below it, those blocks are parsed again.
+//!
+//! # Memory
+//! Bounded per thread by [`MEMO_BYTES`] of block text (plus the devices parsed from it, a
+//! small multiple). When the memo is full, the blocks not used since the last sweep (a
+//! node's serial numbers, counters, addresses) are dropped and the ones other nodes
+//! repeated are kept; if those alone fill half of it, it starts over.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::sync::Arc;
+
+use trainyard_pci::text::{pdsh_decision, starts_device, TextParser, MAX_LINE_LEN};
+use trainyard_pci::{decode_config, Device};
+
+use crate::fxhash::{FxBuild, FxHasher};
+use crate::ingest::Ingested;
+use crate::node::{InputKind, Node};
+
+/// Most bytes of block text one thread's memo holds. A GPU server's distinct blocks are a
+/// few hundred KB; the rest of the room takes the blocks of the nodes in between sweeps.
+pub(crate) const MEMO_BYTES: usize = 8 << 20;
+
+/// Blocks longer than this are parsed but not kept: no real device prints that much, and
+/// one such block would crowd out the rest.
+const MAX_BLOCK_BYTES: usize = 256 << 10;
+
+/// One parsed block.
+struct Entry {
+    /// The block's first line number in its input.
+    line: usize,
+    /// The block's bytes, to tell a hash collision from a hit.
+    text: Box<[u8]>,
+    /// The device, ready for the node (hex rows already decoded).
+    device: Arc<Device>,
+    /// Whether the device came from hex rows (decides the node's input kind).
+    hex: bool,
+    /// Whether another block used it since the last sweep.
+    used: bool,
+}
+
+/// A thread's memo and the parser that fills it.
+#[derive(Default)]
+struct Memo {
+    entries: HashMap<u64, Entry, FxBuild>,
+    /// Sum of the entries' text lengths.
+    bytes: usize,
+    /// One parser for every block the thread parses: its capability-title cache (and the
+    /// parser's per-thread line memo) carry over from node to node.
+    parser: TextParser,
+    /// The devices of the node being read, reused.
+    devices: Vec<Arc<Device>>,
+}
+
+thread_local! {
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+}
+
+/// Reads `bytes` as one node named `name` through the thread's block memo, or `None` when
+/// the input is not the clean case (see the module docs) and must be read with
+/// [`ingest::read_input`](crate::ingest::read_input).
+pub(crate) fn read_clean_text(name: &str, bytes: &[u8]) -> Option<Ingested> {
+    MEMO.with(|memo| memo.borrow_mut().read(name, bytes))
+}
+
+impl Memo {
+    fn read(&mut self, name: &str, bytes: &[u8]) -> Option<Ingested> {
+        self.devices.clear();
+        let result = self.read_blocks(bytes);
+        let devices = std::mem::take(&mut self.devices);
+        let (any_hex, any_text) = result?;
+        let kind = if any_hex && !any_text {
+            InputKind::HexDump
+        } else {
+            InputKind::LspciText
+        };
+        Some(Ingested {
+            kind: Some(kind),
+            nodes: vec![Node::from_shared(name, kind, devices)],
+            problems: Vec::new(),
+            truncated: false,
+        })
+    }
+
+    /// Fills `self.devices` from the blocks of `bytes`; `(any hex, any text)` devices.
+    fn read_blocks(&mut self, bytes: &[u8]) -> Option<(bool, bool)> {
+        if !bytes.ends_with(b"\n") || memchr::memchr(0, bytes).is_some() {
+            return None;
+        }
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut any = (false, false);
+        // Start offset and line number of the block being gathered.
+        let mut block: Option<(usize, usize)> = None;
+        let mut start = 0;
+        let mut line_no = 0;
+        for end in memchr::memchr_iter(b'\n', bytes) {
+            line_no += 1;
+            let line = &text[start..end];
+            if line.len() > MAX_LINE_LEN {
+                return None;
+            }
+            // Indented lines and blank lines never start a device: the test is skipped for
+            // the ~95% of lines that are indented.
+            let header = !matches!(line.as_bytes().first(), None | Some(b'\t' | b' '))
+                && starts_device(line);
+            if header {
+                match block {
+                    Some((from, first)) => self.block(&text[from..start], first, &mut any)?,
+                    // The first line decides `pdsh` prefixes for the parser; a prefixed
+                    // stream read as one node is not the clean case.
+                    None if pdsh_decision(line.trim_end_matches('\r')) != Some(false) => {
+                        return None
+                    }
+                    None => {}
+                }
+                block = Some((start, line_no));
+            } else if block.is_none() {
+                // Something above the first device: the ordinary parser explains it.
+                return None;
+            }
+            start = end + 1;
+        }
+        let (from, first) = block?;
+        self.block(&text[from..], first, &mut any)?;
+        Some(any)
+    }
+
+    /// The device of one block (`text`, starting at line `line`), from the memo or parsed.
+    fn block(&mut self, text: &str, line: usize, any: &mut (bool, bool)) -> Option<()> {
+        let mut h = FxHasher::default();
+        h.write_usize(line);
+        h.write(text.as_bytes());
+        let hash = h.finish();
+        if let Some(e) = self.entries.get_mut(&hash) {
+            if e.line == line && *e.text == *text.as_bytes() {
+                e.used = true;
+                if e.hex {
+                    any.0 = true;
+                } else {
+                    any.1 = true;
+                }
+                self.devices.push(Arc::clone(&e.device));
+                return Some(());
+            }
+        }
+        let (device, hex) = self.parse(text, line)?;
+        if hex {
+            any.0 = true;
+        } else {
+            any.1 = true;
+        }
+        let device = Arc::new(device);
+        self.devices.push(Arc::clone(&device));
+        if text.len() <= MAX_BLOCK_BYTES {
+            self.make_room(text.len());
+            let old = self.entries.insert(
+                hash,
+                Entry {
+                    line,
+                    text: text.as_bytes().into(),
+                    device,
+                    hex,
+                    used: false,
+                },
+            );
+            self.bytes += text.len();
+            if let Some(old) = old {
+                self.bytes -= old.text.len();
+            }
+        }
+        Some(())
+    }
+
+    /// Parses one block as the ordinary path would: one device, no diagnostics, hex rows
+    /// decoded. `None` for anything else.
+    fn parse(&mut self, text: &str, line: usize) -> Option<(Device, bool)> {
+        let p = &mut self.parser;
+        p.set_line_no(line - 1);
+        p.set_pdsh(Some(false));
+        for l in text.split_terminator('\n') {
+            p.push_line(l);
+        }
+        p.finish();
+        let first = p.next_device();
+        let second = p.next_device();
+        let clean = p.take_diagnostics().is_empty();
+        let (Some(dev), None, true) = (first, second, clean) else {
+            // Drain whatever else came out, so the parser starts the next block empty.
+            while p.next_device().is_some() {}
+            return None;
+        };
+        if dev.host.is_some() {
+            return None;
+        }
+        match &dev.config {
+            None => Some((dev, false)),
+            Some(bytes) => {
+                // As `ingest` does: decoded from the bytes, keeping what only the text has.
+                let mut decoded = decode_config(dev.address, bytes).ok()?;
+                decoded.host = dev.host.clone();
+                decoded.driver = dev.driver.clone();
+                decoded.kernel_modules = dev.kernel_modules.clone();
+                decoded.line = dev.line;
+                Some((decoded, true))
+            }
+        }
+    }
+
+    /// Sweeps the memo when `more` bytes would overfill it.
+    fn make_room(&mut self, more: usize) {
+        if self.bytes + more <= MEMO_BYTES {
+            return;
+        }
+        self.entries.retain(|_, e| std::mem::take(&mut e.used));
+        self.bytes = self.entries.values().map(|e| e.text.len()).sum();
+        if self.bytes + more > MEMO_BYTES / 2 {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::read_input;
+
+    const TEMPLATE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/gpu-servers/hpe-cray-xd665-0EA228FAAE-vvnn.txt"
+    );
+
+    fn same(a: &Ingested, b: &Ingested) {
+        assert_eq!(a.kind, b.kind);
+        assert_eq!(a.problems, b.problems);
+        assert_eq!(a.truncated, b.truncated);
+        assert_eq!(a.nodes.len(), b.nodes.len());
+        for (x, y) in a.nodes.iter().zip(&b.nodes) {
+            assert_eq!(x.name, y.name);
+            assert_eq!(x.kind, y.kind);
+            assert_eq!(x.devices, y.devices);
+        }
+    }
+
+    #[test]
+    fn a_server_reads_the_same_through_the_memo_twice() {
+        let text = std::fs::read(TEMPLATE).expect("fixture");
+        let plain = read_input("n1", &text[..]).expect("text");
+        let first = read_clean_text("n1", &text).expect("clean");
+        same(&first, &plain);
+        let second = read_clean_text("n1", &text).expect("clean");
+        same(&second, &plain);
+        // The second read shares every device with the first.
+        for (a, b) in first.nodes[0].devices.iter().zip(&second.nodes[0].devices) {
+            assert!(Arc::ptr_eq(a, b));
+        }
+    }
+
+    #[test]
+    fn a_block_on_another_line_is_not_shared() {
+        let text = std::fs::read_to_string(TEMPLATE).expect("fixture");
+        let first = read_clean_text("n1", text.as_bytes()).expect("clean");
+        // Dropping the first device shifts every line below it.
+        let cut = text
+            .match_indices('\n')
+            .map(|(i, _)| i + 1)
+            .find(|&i| starts_device(&text[i..text[i..].find('\n').map_or(text.len(), |e| i + e)]))
+            .expect("a second device");
+        let shorter = &text[cut..];
+        let got = read_clean_text("n1", shorter.as_bytes()).expect("clean");
+        let plain = read_input("n1", shorter.as_bytes()).expect("text");
+        same(&got, &plain);
+        assert!(!Arc::ptr_eq(
+            &first.nodes[0].devices[1],
+            &got.nodes[0].devices[0]
+        ));
+    }
+
+    #[test]
+    fn anything_unusual_goes_the_ordinary_way() {
+        let dev = "00:00.0 Host bridge: X\n\tControl: I/O+\n\n";
+        assert!(read_clean_text("n", dev.as_bytes()).is_some());
+        // A prompt above the output, a cut last line, a pdsh prefix, an lspci message
+        // between devices, NUL bytes, nothing at all.
+        for bad in [
+            format!("$ sudo lspci -vvv\n{dev}"),
+            dev.trim_end().to_string(),
+            format!("n1: {dev}"),
+            format!("{dev}lspci: Unable to load libkmod resources\n{dev}"),
+            format!("{dev}\0\n"),
+            String::new(),
+        ] {
+            assert!(read_clean_text("n", bad.as_bytes()).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_memo_stays_bounded() {
+        let mut memo = Memo::default();
+        for i in 0..200_000u32 {
+            let text = format!(
+                "00:00.0 Host bridge: X\n\tSerial: {i:08}{}\n\n",
+                "x".repeat(64)
+            );
+            assert!(memo.read("n", text.as_bytes()).is_some());
+            assert!(memo.bytes <= MEMO_BYTES, "{} bytes", memo.bytes);
+        }
+        assert!(memo.entries.len() < 200_000);
+    }
+}
