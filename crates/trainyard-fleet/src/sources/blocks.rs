@@ -65,7 +65,6 @@ struct Entry {
 }
 
 /// A thread's memo and the parser that fills it.
-#[derive(Default)]
 struct Memo {
     entries: HashMap<u64, Entry, FxBuild>,
     /// Sum of the entries' text lengths.
@@ -75,6 +74,17 @@ struct Memo {
     parser: TextParser,
     /// The devices of the node being read, reused.
     devices: Vec<Arc<Device>>,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::default(),
+            bytes: 0,
+            parser: TextParser::fields_only(),
+            devices: Vec::new(),
+        }
+    }
 }
 
 thread_local! {
@@ -202,8 +212,13 @@ impl Memo {
         let p = &mut self.parser;
         p.set_line_no(line - 1);
         p.set_pdsh(Some(false));
-        for l in text.split_terminator('\n') {
-            p.push_line(l);
+        let mut from = 0;
+        for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
+            p.push_line(&text[from..end]);
+            from = end + 1;
+        }
+        if from < text.len() {
+            p.push_line(&text[from..]);
         }
         p.finish();
         let first = p.next_device();

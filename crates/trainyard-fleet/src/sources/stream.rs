@@ -120,10 +120,13 @@ fn classify(head: &[u8]) -> Kind {
         // Raw config space; `read_input` checks its size.
         return Kind::Single;
     }
-    let text = String::from_utf8_lossy(head);
     // The first device line decides, as in the text parser: prefixed means `pdsh`. A
-    // prefixed snapshot (`host: {`) is `pdsh` output of `trainyard snapshot -o -`.
-    for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+    // prefixed snapshot (`host: {`) is `pdsh` output of `trainyard snapshot -o -`. Lines are
+    // converted one at a time: the decision usually comes on the first line, and converting
+    // the whole 64 KiB head showed in profiles of folders of small files.
+    for line in head.split(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim_end_matches('\r');
         if split_address(line).is_some() {
             return Kind::Single;
         }
