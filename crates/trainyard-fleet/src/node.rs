@@ -32,7 +32,9 @@ pub struct Node {
     /// PCI functions, in input order. Shared: when a fleet's nodes repeat a device block
     /// byte for byte, the nodes hold the same parsed device (see
     /// [`sources`](crate::sources)), which also lets the fold recognise a repeated device
-    /// by its address instead of comparing its settings.
+    /// by its address instead of comparing its settings. Devices read that way are parsed
+    /// in fields-only mode: settings, identity, bus numbers, driver, capability titles, but
+    /// no register lines ([`Device::header`] and capability lines are empty).
     pub devices: Vec<Arc<Device>>,
     /// The PCIe tree over `devices`.
     pub topology: Topology,

@@ -87,14 +87,15 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
     for i in 0..ctx.devices().len() {
         let d = ctx.dev(i);
         let counters = counters(ctx, d);
-        let ue = set_bits(d, UE_REAL);
-        let ce = set_bits(d, CE_REAL);
-        let has_aer = d.field("UESta.DLP").is_some();
+        let bits = ctx.facts[i].aer;
+        let ue = select(UE_REAL, bits.ue);
+        let ce = select(CE_REAL, bits.ce);
+        let has_aer = bits.has_aer;
         // Device Status summarises: NonFatal/Fatal come with a UESta bit when AER is present;
         // without AER they are all we have. CorrErr is also set by advisory non-fatal errors.
-        let ds_fatal = on(d, "DevSta.FatalErr");
-        let ds_nonfatal = on(d, "DevSta.NonFatalErr") && (!has_aer || !ue.is_empty());
-        let ds_corr = on(d, "DevSta.CorrErr") && !has_aer;
+        let ds_fatal = bits.ds_fatal;
+        let ds_nonfatal = bits.ds_nonfatal && (!has_aer || !ue.is_empty());
+        let ds_corr = bits.ds_corr && !has_aer;
         let uncorrectable = !ue.is_empty() || ds_fatal || ds_nonfatal || counters.uncorrectable();
         let correctable = !ce.is_empty() || ds_corr || counters.correctable();
         if uncorrectable {
@@ -133,7 +134,7 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
             out.findings.push(f);
         }
         if !uncorrectable && !correctable {
-            let noise = set_bits(d, NOISE);
+            let noise = select(NOISE, bits.noise);
             if !noise.is_empty() {
                 noise_devices.push(i);
                 for k in noise {
@@ -174,8 +175,51 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
     }
 }
 
-fn set_bits<'k>(d: &Device, keys: &[&'k str]) -> Vec<&'k str> {
-    keys.iter().copied().filter(|k| on(d, k)).collect()
+/// A device's error status bits, as masks over [`UE_REAL`], [`CE_REAL`] and [`NOISE`]: they
+/// depend on the device alone, so they are read once per distinct device (see
+/// [`facts`](super::facts)).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AerBits {
+    ue: u32,
+    ce: u32,
+    noise: u32,
+    has_aer: bool,
+    ds_fatal: bool,
+    ds_nonfatal: bool,
+    ds_corr: bool,
+}
+
+/// Reads a device's [`AerBits`].
+pub(crate) fn bits(d: &Device) -> AerBits {
+    AerBits {
+        ue: mask(d, UE_REAL),
+        ce: mask(d, CE_REAL),
+        noise: mask(d, NOISE),
+        has_aer: d.field("UESta.DLP").is_some(),
+        ds_fatal: on(d, "DevSta.FatalErr"),
+        ds_nonfatal: on(d, "DevSta.NonFatalErr"),
+        ds_corr: on(d, "DevSta.CorrErr"),
+    }
+}
+
+// The masks of `AerBits` hold one bit per key.
+const _: () = assert!(UE_REAL.len() <= 32 && CE_REAL.len() <= 32 && NOISE.len() <= 32);
+
+/// Bit `i` set when `keys[i]` is `+` on the device.
+fn mask(d: &Device, keys: &[&str]) -> u32 {
+    keys.iter()
+        .enumerate()
+        .filter(|(_, k)| on(d, k))
+        .fold(0, |m, (i, _)| m | 1 << i)
+}
+
+/// The keys whose bit is set in `mask`, in order.
+fn select<'k>(keys: &[&'k str], mask: u32) -> Vec<&'k str> {
+    keys.iter()
+        .enumerate()
+        .filter(|(i, _)| mask & 1 << i != 0)
+        .map(|(_, k)| *k)
+        .collect()
 }
 
 fn names(keys: &BTreeMap<String, String>) -> String {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use trainyard_pci::{Device, PortType, Role};
 
+use super::facts::DeviceFacts;
 use super::platform::Platform;
 use super::{Finding, RuleInfo, Severity};
 use crate::node::{InputKind, Node};
@@ -15,6 +16,8 @@ pub(crate) struct Context<'a> {
     pub node: &'a Node,
     /// `roles[i]` is `node.devices[i].role()`.
     pub roles: Vec<Role>,
+    /// What each device says on its own (role, error bits), from the per-thread cache.
+    pub facts: Vec<DeviceFacts>,
     /// `children[i]`: devices whose parent is `i`.
     pub children: Vec<Vec<usize>>,
     /// Bare metal or a VM, and how we know.
@@ -24,7 +27,8 @@ pub(crate) struct Context<'a> {
 impl<'a> Context<'a> {
     pub fn new(node: &'a Node) -> Self {
         let n = node.devices.len();
-        let roles = node.devices.iter().map(|d| d.role()).collect();
+        let facts = super::facts::of(&node.devices);
+        let roles = facts.iter().map(|f| f.role).collect();
         let mut children = vec![Vec::new(); n];
         for i in 0..n {
             if let Some(p) = node.topology.parent(i) {
@@ -37,6 +41,7 @@ impl<'a> Context<'a> {
         Self {
             node,
             roles,
+            facts,
             children,
             platform,
         }

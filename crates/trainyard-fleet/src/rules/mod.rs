@@ -27,6 +27,7 @@ mod acs;
 mod aer;
 mod affinity;
 mod context;
+mod facts;
 mod ib_port;
 mod iommu;
 mod link;

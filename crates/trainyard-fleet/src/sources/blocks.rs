@@ -270,6 +270,15 @@ mod tests {
         "/../../tests/data/gpu-servers/hpe-cray-xd665-0EA228FAAE-vvnn.txt"
     );
 
+    fn without_lines(d: &Device) -> Device {
+        let mut d = d.clone();
+        d.header.clear();
+        for c in &mut d.capabilities {
+            c.lines.clear();
+        }
+        d
+    }
+
     fn same(a: &Ingested, b: &Ingested) {
         assert_eq!(a.kind, b.kind);
         assert_eq!(a.problems, b.problems);
@@ -278,7 +287,12 @@ mod tests {
         for (x, y) in a.nodes.iter().zip(&b.nodes) {
             assert_eq!(x.name, y.name);
             assert_eq!(x.kind, y.kind);
-            assert_eq!(x.devices, y.devices);
+            assert_eq!(x.devices.len(), y.devices.len());
+            // The memo parses in fields-only mode: the same device but for the register
+            // lines, which the fleet never reads.
+            for (dx, dy) in x.devices.iter().zip(&y.devices) {
+                assert_eq!(**dx, without_lines(dy));
+            }
         }
     }
 
