@@ -56,3 +56,12 @@ pub fn flag(value: u32, bit: u32) -> char {
         '-'
     }
 }
+
+/// [`flag`] as text, for lines built by concatenation ([`super::line_fmt::concat`]).
+pub fn sign(value: u32, bit: u32) -> &'static str {
+    if value & bit != 0 {
+        "+"
+    } else {
+        "-"
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use super::cfg::{flag, Cfg};
+use super::cfg::{flag, sign, Cfg};
 use super::{line_fmt, DeviceContext};
 use crate::device::{BusNumbers, Device, Line};
 
@@ -73,24 +73,40 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
     let mut control = line_fmt::line_buf();
     control.push_str("Control:");
     for (name, bit) in COMMAND_FLAGS {
-        let _ = write!(control, " {name}{}", flag(cmd, *bit));
+        control.push(' ');
+        control.push_str(name);
+        control.push(flag(cmd, *bit));
     }
     lines.push(Line::reg(control.as_str()));
-    lines.push(line_fmt::reg(format_args!(
-        "Status: Cap{} 66MHz{} UDF{} FastB2B{} ParErr{} DEVSEL={} >TAbort{} <TAbort{} <MAbort{} >SERR{} <PERR{} INTx{}",
-        flag(status, 0x10),
-        flag(status, 0x20),
-        flag(status, 0x40),
-        flag(status, 0x80),
-        flag(status, 0x100),
-        devsel(status),
-        flag(status, 0x800),
-        flag(status, 0x1000),
-        flag(status, 0x2000),
-        flag(status, 0x4000),
-        flag(status, 0x8000),
-        flag(status, 0x8),
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "Status: Cap",
+            sign(status, 0x10),
+            " 66MHz",
+            sign(status, 0x20),
+            " UDF",
+            sign(status, 0x40),
+            " FastB2B",
+            sign(status, 0x80),
+            " ParErr",
+            sign(status, 0x100),
+            " DEVSEL=",
+            devsel(status),
+            " >TAbort",
+            sign(status, 0x800),
+            " <TAbort",
+            sign(status, 0x1000),
+            " <MAbort",
+            sign(status, 0x2000),
+            " >SERR",
+            sign(status, 0x4000),
+            " <PERR",
+            sign(status, 0x8000),
+            " INTx",
+            sign(status, 0x8),
+        ],
+    ));
 
     // lspci shows the latency timer only for bus masters: it means nothing otherwise.
     if cmd & 0x4 != 0 {
@@ -423,39 +439,66 @@ fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     }
 
     let sec = u32::from(cfg.u16(0x1e).unwrap_or(0));
-    lines.push(line_fmt::reg(format_args!(
-        "Secondary status: 66MHz{} FastB2B{} ParErr{} DEVSEL={} >TAbort{} <TAbort{} <MAbort{} <SERR{} <PERR{}",
-        flag(sec, 0x20),
-        flag(sec, 0x80),
-        flag(sec, 0x100),
-        devsel(sec),
-        flag(sec, 0x800),
-        flag(sec, 0x1000),
-        flag(sec, 0x2000),
-        flag(sec, 0x4000),
-        flag(sec, 0x8000),
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "Secondary status: 66MHz",
+            sign(sec, 0x20),
+            " FastB2B",
+            sign(sec, 0x80),
+            " ParErr",
+            sign(sec, 0x100),
+            " DEVSEL=",
+            devsel(sec),
+            " >TAbort",
+            sign(sec, 0x800),
+            " <TAbort",
+            sign(sec, 0x1000),
+            " <MAbort",
+            sign(sec, 0x2000),
+            " <SERR",
+            sign(sec, 0x4000),
+            " <PERR",
+            sign(sec, 0x8000),
+        ],
+    ));
     rom(cfg, cmd, 0x38, lines);
 
     let ctl = u32::from(cfg.u16(0x3e).unwrap_or(0));
-    lines.push(line_fmt::reg(format_args!(
-        "BridgeCtl: Parity{} SERR{} NoISA{} VGA{} VGA16{} MAbort{} >Reset{} FastB2B{}",
-        flag(ctl, 0x1),
-        flag(ctl, 0x2),
-        flag(ctl, 0x4),
-        flag(ctl, 0x8),
-        flag(ctl, 0x10),
-        flag(ctl, 0x20),
-        flag(ctl, 0x40),
-        flag(ctl, 0x80),
-    )));
-    lines.push(line_fmt::cont(format_args!(
-        "PriDiscTmr{} SecDiscTmr{} DiscTmrStat{} DiscTmrSERREn{}",
-        flag(ctl, 0x100),
-        flag(ctl, 0x200),
-        flag(ctl, 0x400),
-        flag(ctl, 0x800),
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "BridgeCtl: Parity",
+            sign(ctl, 0x1),
+            " SERR",
+            sign(ctl, 0x2),
+            " NoISA",
+            sign(ctl, 0x4),
+            " VGA",
+            sign(ctl, 0x8),
+            " VGA16",
+            sign(ctl, 0x10),
+            " MAbort",
+            sign(ctl, 0x20),
+            " >Reset",
+            sign(ctl, 0x40),
+            " FastB2B",
+            sign(ctl, 0x80),
+        ],
+    ));
+    lines.push(line_fmt::concat(
+        1,
+        &[
+            "PriDiscTmr",
+            sign(ctl, 0x100),
+            " SecDiscTmr",
+            sign(ctl, 0x200),
+            " DiscTmrStat",
+            sign(ctl, 0x400),
+            " DiscTmrSERREn",
+            sign(ctl, 0x800),
+        ],
+    ));
 }
 
 /// Type 2 (CardBus bridge) registers: bus numbers, the two memory and two I/O windows,
@@ -504,17 +547,27 @@ fn cardbus(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
     if cfg.u16(0x16).unwrap_or(0) & 0x4000 != 0 {
         lines.push(Line::reg("Secondary status: SERR"));
     }
-    lines.push(line_fmt::reg(format_args!(
-        "BridgeCtl: Parity{} SERR{} ISA{} VGA{} MAbort{} >Reset{} 16bInt{} PostWrite{}",
-        flag(brc, 0x1),
-        flag(brc, 0x2),
-        flag(brc, 0x4),
-        flag(brc, 0x8),
-        flag(brc, 0x20),
-        flag(brc, 0x40),
-        flag(brc, 0x80),
-        flag(brc, 0x400),
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "BridgeCtl: Parity",
+            sign(brc, 0x1),
+            " SERR",
+            sign(brc, 0x2),
+            " ISA",
+            sign(brc, 0x4),
+            " VGA",
+            sign(brc, 0x8),
+            " MAbort",
+            sign(brc, 0x20),
+            " >Reset",
+            sign(brc, 0x40),
+            " 16bInt",
+            sign(brc, 0x80),
+            " PostWrite",
+            sign(brc, 0x400),
+        ],
+    ));
     let exca = cfg.u16(0x44).unwrap_or(0);
     if exca != 0 {
         lines.push(line_fmt::reg(format_args!(

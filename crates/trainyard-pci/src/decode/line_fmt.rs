@@ -3,56 +3,27 @@
 //! `format!` starts from a guess of the output size (about twice the literal text) and
 //! reallocates as the arguments come in; a register line with a dozen flags grew three or
 //! four times, and those reallocations were a tenth of `pci decode`. Here a line is
-//! formatted into a buffer on the stack and copied out once at its exact size: one
-//! allocation per line, no regrowth, and no spare capacity kept in the [`Line`].
+//! formatted into a buffer reused from line to line (one per thread) and copied out once at
+//! its exact size: one allocation per line, no regrowth, and no spare capacity kept in the
+//! [`Line`].
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 use crate::device::Line;
 
-/// Lines longer than this spill into a heap buffer (none of lspci's register lines does).
-const STACK: usize = 256;
+/// Capacity of [`line_buf`]: more than any of lspci's register lines needs.
+const LINE: usize = 256;
 
-/// A stack buffer that spills to the heap when full.
-struct Buf {
-    bytes: [u8; STACK],
-    len: usize,
-    spill: Option<String>,
-}
-
-impl fmt::Write for Buf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        if let Some(spill) = &mut self.spill {
-            spill.push_str(s);
-            return Ok(());
-        }
-        match self.bytes.get_mut(self.len..self.len + s.len()) {
-            Some(room) => {
-                room.copy_from_slice(s.as_bytes());
-                self.len += s.len();
-            }
-            None => {
-                let mut spill = String::with_capacity(2 * STACK + s.len());
-                spill.push_str(self.as_str());
-                spill.push_str(s);
-                self.spill = Some(spill);
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Buf {
-    /// The text so far (without spill). Whole `str`s were copied in, so it is UTF-8.
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
-    }
+thread_local! {
+    /// The buffer [`text`] formats into; keeps its capacity between lines.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// An empty buffer for a line built piece by piece (`write!`, `push_str`), large enough for
 /// any register line: pushed with `Line::reg(buf.as_str())`, the line gets an exact copy.
 pub(crate) fn line_buf() -> String {
-    String::with_capacity(STACK)
+    String::with_capacity(LINE)
 }
 
 /// `format!` with an exactly sized result.
@@ -60,18 +31,31 @@ pub(crate) fn text(args: fmt::Arguments<'_>) -> String {
     if let Some(s) = args.as_str() {
         return s.to_string();
     }
-    let mut buf = Buf {
-        bytes: [0; STACK],
-        len: 0,
-        spill: None,
+    let format = |buf: &mut String| {
+        buf.clear();
+        // Writing into a `String` cannot fail (a `Display` impl that errs leaves what it
+        // wrote, where `format!` would panic; ours never err).
+        let _ = buf.write_fmt(args);
+        buf.as_str().to_string()
     };
-    // Writing into memory cannot fail (a `Display` impl that errs leaves what it wrote,
-    // as `format!` would panic instead; ours never err).
-    let _ = buf.write_fmt(args);
-    match buf.spill {
-        Some(s) => s,
-        None => buf.as_str().to_string(),
+    SCRATCH
+        .try_with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buf) => format(&mut buf),
+            // Only if formatting an argument formatted a line itself.
+            Err(_) => format(&mut String::new()),
+        })
+        .unwrap_or_else(|_| fmt::format(args))
+}
+
+/// The line at `depth` that is `parts` put together: what `format_args!` with only string
+/// arguments (flags as `+`/`-`, names from tables) would give, without the formatting
+/// machinery, which cost about 40 instructions per argument on lines of a dozen flags.
+pub(crate) fn concat(depth: u8, parts: &[&str]) -> Line {
+    let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        text.push_str(p);
     }
+    Line { depth, text }
 }
 
 /// A register line (depth 0): `line_fmt::reg(format_args!(..))` without regrowth.

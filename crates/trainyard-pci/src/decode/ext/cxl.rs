@@ -7,7 +7,7 @@
 //! where they are reproduced.
 
 use super::{dw, flags, readable, w};
-use crate::decode::cfg::{flag, Cfg};
+use crate::decode::cfg::{flag, sign, Cfg};
 use crate::decode::line_fmt;
 use crate::device::Line;
 
@@ -90,13 +90,18 @@ fn device(r: &Regs<'_, '_>, rev: u32) -> Vec<Line> {
             flag(ctl, 1 << 11),
             flag(ctl, 1 << 14)
         )),
-        line_fmt::reg(format_args!("CXLSta:\tViral{}", flag(sta, 1 << 14))),
-        line_fmt::reg(format_args!(
-            "CXLSta2:\tResetComplete{} ResetError{} PMComplete{}",
-            flag(sta2, 1 << 1),
-            flag(sta2, 1 << 2),
-            flag(sta2, 1 << 15)
-        )),
+        line_fmt::concat(0, &["CXLSta:\tViral", sign(sta, 1 << 14)]),
+        line_fmt::concat(
+            0,
+            &[
+                "CXLSta2:\tResetComplete",
+                sign(sta2, 1 << 1),
+                " ResetError",
+                sign(sta2, 1 << 2),
+                " PMComplete",
+                sign(sta2, 1 << 15),
+            ],
+        ),
         Line::reg(cache_size(cap2)),
     ];
     for (n, rel) in [(1, 0x18), (2, 0x28)] {
@@ -183,7 +188,7 @@ fn port_extensions(r: &Regs<'_, '_>) -> Vec<Line> {
     vec![
         // lspci 3.9 reports PMComplete+ for status bit 1 or bit 3, not for bit 0 where the
         // specification puts Port Power Management Initialization Complete.
-        line_fmt::reg(format_args!("CXLPortSta:\tPMComplete{}", flag(sta, 0x000a))),
+        line_fmt::concat(0, &["CXLPortSta:\tPMComplete", sign(sta, 0x000a)]),
         line_fmt::reg(format_args!(
             "CXLPortCtl:\t{}",
             flags(
@@ -318,16 +323,16 @@ fn flex_bus(r: &Regs<'_, '_>, rev: u32) -> Vec<Line> {
     }
     if v2 {
         if r.has(0x14, 4) {
-            out.push(line_fmt::reg(format_args!(
-                "FBCap2:\tNOPHint{}",
-                flag(r.dw(0x14), 1)
-            )));
+            out.push(line_fmt::concat(
+                0,
+                &["FBCap2:\tNOPHint", sign(r.dw(0x14), 1)],
+            ));
         }
         if r.has(0x18, 4) {
-            out.push(line_fmt::reg(format_args!(
-                "FBCtl2:\tNOPHint{}",
-                flag(r.dw(0x18), 1)
-            )));
+            out.push(line_fmt::concat(
+                0,
+                &["FBCtl2:\tNOPHint", sign(r.dw(0x18), 1)],
+            ));
         }
         if r.has(0x1c, 4) {
             out.push(line_fmt::reg(format_args!(

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{dw, flags, readable, w};
-use crate::decode::cfg::{flag, Cfg};
+use crate::decode::cfg::{sign, Cfg};
 use crate::decode::line_fmt;
 use crate::device::Line;
 
@@ -27,11 +27,15 @@ pub(crate) fn secpcie_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
         format!("LaneErr at lane: {}", list.join(" "))
     };
     vec![
-        line_fmt::reg(format_args!(
-            "LnkCtl3: LnkEquIntrruptEn{} PerformEqu{}",
-            flag(ctl3, 2),
-            flag(ctl3, 1)
-        )),
+        line_fmt::concat(
+            0,
+            &[
+                "LnkCtl3: LnkEquIntrruptEn",
+                sign(ctl3, 2),
+                " PerformEqu",
+                sign(ctl3, 1),
+            ],
+        ),
         line_fmt::reg(format_args!("LaneErrStat: {errs}")),
     ]
 }
@@ -147,21 +151,30 @@ pub(crate) fn ptm_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let cap = dw(cfg, off + 4);
     let ctl = dw(cfg, off + 8);
     vec![
-        line_fmt::reg(format_args!(
-            "PTMCap: Requester:{} Responder:{} Root:{}",
-            flag(cap, 1),
-            flag(cap, 2),
-            flag(cap, 4)
-        )),
+        line_fmt::concat(
+            0,
+            &[
+                "PTMCap: Requester:",
+                sign(cap, 1),
+                " Responder:",
+                sign(cap, 2),
+                " Root:",
+                sign(cap, 4),
+            ],
+        ),
         line_fmt::reg(format_args!(
             "PTMClockGranularity: {}",
             granularity((cap >> 8) & 0xff, "Unimplemented")
         )),
-        line_fmt::reg(format_args!(
-            "PTMControl: Enabled:{} RootSelected:{}",
-            flag(ctl, 1),
-            flag(ctl, 2)
-        )),
+        line_fmt::concat(
+            0,
+            &[
+                "PTMControl: Enabled:",
+                sign(ctl, 1),
+                " RootSelected:",
+                sign(ctl, 2),
+            ],
+        ),
         line_fmt::reg(format_args!(
             "PTMEffectiveGranularity: {}",
             granularity((ctl >> 8) & 0xff, "Unknown")

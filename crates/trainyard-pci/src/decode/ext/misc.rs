@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{dw, readable, w};
-use crate::decode::cfg::{flag, Cfg};
+use crate::decode::cfg::{flag, sign, Cfg};
 use crate::decode::line_fmt;
 use crate::decode::DeviceContext;
 use crate::device::Line;
@@ -177,25 +177,28 @@ pub(crate) fn doe_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
     let cap = dw(cfg, off + 4);
     let ctl = dw(cfg, off + 8);
     let sta = dw(cfg, off + 0x0c);
-    let mut out = vec![line_fmt::reg(format_args!(
-        "DOECap: IntSup{}",
-        flag(cap, 1)
-    ))];
+    let mut out = vec![line_fmt::concat(0, &["DOECap: IntSup", sign(cap, 1)])];
     if cap & 1 != 0 {
         out.push(line_fmt::cont(format_args!(
             "Interrupt Message Number {:03x}",
             (cap >> 1) & 0x7ff
         )));
     }
-    out.push(line_fmt::reg(format_args!("DOECtl: IntEn{}", flag(ctl, 2))));
+    out.push(line_fmt::concat(0, &["DOECtl: IntEn", sign(ctl, 2)]));
     // lspci 3.9 tests Error against bits 0-1 (busy / interrupt status) rather than bit 2,
     // so `Error` follows those; reproduced to match its output.
-    out.push(line_fmt::reg(format_args!(
-        "DOESta: Busy{} IntSta{} Error{} ObjectReady{}",
-        flag(sta, 1),
-        flag(sta, 2),
-        flag(sta, 3),
-        flag(sta, 1 << 31)
-    )));
+    out.push(line_fmt::concat(
+        0,
+        &[
+            "DOESta: Busy",
+            sign(sta, 1),
+            " IntSta",
+            sign(sta, 2),
+            " Error",
+            sign(sta, 3),
+            " ObjectReady",
+            sign(sta, 1 << 31),
+        ],
+    ));
     out
 }

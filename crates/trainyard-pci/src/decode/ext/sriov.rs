@@ -1,7 +1,7 @@
 //! Single Root I/O Virtualization (extended id 0x10), including the VF BARs.
 
 use super::{dw, flags, readable, w};
-use crate::decode::cfg::{flag, Cfg};
+use crate::decode::cfg::{flag, sign, Cfg};
 use crate::decode::line_fmt;
 use crate::device::Line;
 
@@ -34,10 +34,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
             ]
         )
     )));
-    out.push(line_fmt::reg(format_args!(
-        "IOVSta:\tMigration{}",
-        flag(sta, 1)
-    )));
+    out.push(line_fmt::concat(0, &["IOVSta:\tMigration", sign(sta, 1)]));
     out.push(line_fmt::reg(format_args!(
         "Initial VFs: {}, Total VFs: {}, Number of VFs: {}, Function Dependency Link: {:02x}",
         w(cfg, off + 0x0c),

@@ -1,7 +1,7 @@
 //! Virtual Channel (extended ids 0x02 and 0x09; lspci titles both the same).
 
 use super::{dw, readable, w};
-use crate::decode::cfg::{flag, Cfg};
+use crate::decode::cfg::{flag, sign, Cfg};
 use crate::decode::line_fmt;
 use crate::device::Line;
 
@@ -59,10 +59,7 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
         "Ctrl:\tArbSelect={}",
         arb_select((ctl >> 1) & 7, VC_ARB)
     )));
-    out.push(line_fmt::reg(format_args!(
-        "Status:\tInProgress{}",
-        flag(sta, 1)
-    )));
+    out.push(line_fmt::concat(0, &["Status:\tInProgress", sign(sta, 1)]));
     let table = cap2 >> 24;
     if table != 0 {
         // lspci calls the VC arbitration table a port arbitration table here.
@@ -97,11 +94,15 @@ pub(crate) fn lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
             arb_select((rctl >> 17) & 7, PORT_ARB),
             rctl & 0xff
         )));
-        out.push(line_fmt::cont(format_args!(
-            "Status:\tNegoPending{} InProgress{}",
-            flag(rsta, 2),
-            flag(rsta, 1)
-        )));
+        out.push(line_fmt::concat(
+            1,
+            &[
+                "Status:\tNegoPending",
+                sign(rsta, 2),
+                " InProgress",
+                sign(rsta, 1),
+            ],
+        ));
         if pat != 0 {
             out.push(Line::cont("Port Arbitration Table <?>"));
         }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::super::cfg::{flag, Cfg};
+use super::super::cfg::{flag, sign, Cfg};
 use crate::decode::line_fmt;
 use crate::device::Line;
 
@@ -43,11 +43,10 @@ pub(super) fn power_management(cfg: &Cfg<'_>, off: u16) -> Rendered {
     let b = u32::from(cfg.u8(off + 6).unwrap_or(0));
     if b != 0 {
         // B2/B3 is stated inverted: the bit set means B2, so `B3+` is the bit clear.
-        lines.push(line_fmt::reg(format_args!(
-            "Bridge: PM{} B3{}",
-            flag(b, 0x80),
-            flag(!b, 0x40)
-        )));
+        lines.push(line_fmt::concat(
+            0,
+            &["Bridge: PM", sign(b, 0x80), " B3", sign(!b, 0x40)],
+        ));
     }
     (
         format!("Power Management version {version}"),
@@ -236,13 +235,9 @@ pub(super) fn advanced_features(cfg: &Cfg<'_>, off: u16) -> Rendered {
     let ctrl = u32::from(cfg.u8(off + 4).unwrap_or(0));
     let status = u32::from(cfg.u8(off + 5).unwrap_or(0));
     let lines = vec![
-        line_fmt::reg(format_args!(
-            "AFCap: TP{} FLR{}",
-            flag(cap, 1),
-            flag(cap, 2)
-        )),
-        line_fmt::reg(format_args!("AFCtrl: FLR{}", flag(ctrl, 1))),
-        line_fmt::reg(format_args!("AFStatus: TP{}", flag(status, 1))),
+        line_fmt::concat(0, &["AFCap: TP", sign(cap, 1), " FLR", sign(cap, 2)]),
+        line_fmt::concat(0, &["AFCtrl: FLR", sign(ctrl, 1)]),
+        line_fmt::concat(0, &["AFStatus: TP", sign(status, 1)]),
     ];
     ("PCI Advanced Features".to_string(), None, lines)
 }

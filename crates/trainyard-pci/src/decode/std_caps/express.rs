@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::super::cfg::{flag, Cfg};
+use super::super::cfg::{flag, sign, Cfg};
 use crate::decode::line_fmt;
 use crate::device::Line;
 
@@ -166,13 +166,19 @@ fn device(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     lines.push(Line::cont(cont.as_str()));
 
     let w = u32::from(cfg.u16(off + 8).unwrap_or(0));
-    lines.push(line_fmt::reg(format_args!(
-        "DevCtl:\tCorrErr{} NonFatalErr{} FatalErr{} UnsupReq{}",
-        flag(w, 1),
-        flag(w, 2),
-        flag(w, 4),
-        flag(w, 8)
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "DevCtl:\tCorrErr",
+            sign(w, 1),
+            " NonFatalErr",
+            sign(w, 2),
+            " FatalErr",
+            sign(w, 4),
+            " UnsupReq",
+            sign(w, 8),
+        ],
+    ));
     let mut cont = line_fmt::line_buf();
     let _ = write!(
         cont,
@@ -197,15 +203,23 @@ fn device(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     )));
 
     let s = u32::from(cfg.u16(off + 0xa).unwrap_or(0));
-    lines.push(line_fmt::reg(format_args!(
-        "DevSta:\tCorrErr{} NonFatalErr{} FatalErr{} UnsupReq{} AuxPwr{} TransPend{}",
-        flag(s, 1),
-        flag(s, 2),
-        flag(s, 4),
-        flag(s, 8),
-        flag(s, 0x10),
-        flag(s, 0x20)
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "DevSta:\tCorrErr",
+            sign(s, 1),
+            " NonFatalErr",
+            sign(s, 2),
+            " FatalErr",
+            sign(s, 4),
+            " UnsupReq",
+            sign(s, 8),
+            " AuxPwr",
+            sign(s, 0x10),
+            " TransPend",
+            sign(s, 0x20),
+        ],
+    ));
 }
 
 fn link_speed(n: u32) -> &'static str {
@@ -263,14 +277,21 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         }
     }
     lines.push(Line::reg(cap.as_str()));
-    lines.push(line_fmt::cont(format_args!(
-        "ClockPM{} Surprise{} LLActRep{} BwNot{} ASPMOptComp{}",
-        flag(t, 0x40000),
-        flag(t, 0x80000),
-        flag(t, 0x100000),
-        flag(t, 0x200000),
-        flag(t, 0x400000)
-    )));
+    lines.push(line_fmt::concat(
+        1,
+        &[
+            "ClockPM",
+            sign(t, 0x40000),
+            " Surprise",
+            sign(t, 0x80000),
+            " LLActRep",
+            sign(t, 0x100000),
+            " BwNot",
+            sign(t, 0x200000),
+            " ASPMOptComp",
+            sign(t, 0x400000),
+        ],
+    ));
 
     let w = u32::from(cfg.u16(off + 0x10).unwrap_or(0));
     let aspm_ctl = match w & 3 {
@@ -286,14 +307,21 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     }
     let _ = write!(ctl, " Disabled{} CommClk{}", flag(w, 0x10), flag(w, 0x40));
     lines.push(Line::reg(ctl.as_str()));
-    lines.push(line_fmt::cont(format_args!(
-        "ExtSynch{} ClockPM{} AutWidDis{} BWInt{} AutBWInt{}",
-        flag(w, 0x80),
-        flag(w, 0x100),
-        flag(w, 0x200),
-        flag(w, 0x400),
-        flag(w, 0x800)
-    )));
+    lines.push(line_fmt::concat(
+        1,
+        &[
+            "ExtSynch",
+            sign(w, 0x80),
+            " ClockPM",
+            sign(w, 0x100),
+            " AutWidDis",
+            sign(w, 0x200),
+            " BWInt",
+            sign(w, 0x400),
+            " AutBWInt",
+            sign(w, 0x800),
+        ],
+    ));
 
     let s = u32::from(cfg.u16(off + 0x12).unwrap_or(0));
     lines.push(line_fmt::reg(format_args!(
@@ -303,15 +331,23 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         (s >> 4) & 0x3f,
         link_compare(ty, (s >> 4) & 0x3f, (t >> 4) & 0x3f)
     )));
-    lines.push(line_fmt::cont(format_args!(
-        "TrErr{} Train{} SlotClk{} DLActive{} BWMgmt{} ABWMgmt{}",
-        flag(s, 0x400),
-        flag(s, 0x800),
-        flag(s, 0x1000),
-        flag(s, 0x2000),
-        flag(s, 0x4000),
-        flag(s, 0x8000)
-    )));
+    lines.push(line_fmt::concat(
+        1,
+        &[
+            "TrErr",
+            sign(s, 0x400),
+            " Train",
+            sign(s, 0x800),
+            " SlotClk",
+            sign(s, 0x1000),
+            " DLActive",
+            sign(s, 0x2000),
+            " BWMgmt",
+            sign(s, 0x4000),
+            " ABWMgmt",
+            sign(s, 0x8000),
+        ],
+    ));
 }
 
 fn indicator(n: u32) -> &'static str {
@@ -320,16 +356,25 @@ fn indicator(n: u32) -> &'static str {
 
 fn slot_regs(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
     let t = cfg.u32(off + 0x14).unwrap_or(0);
-    lines.push(line_fmt::reg(format_args!(
-        "SltCap:\tAttnBtn{} PwrCtrl{} MRL{} AttnInd{} PwrInd{} HotPlug{} Surprise{}",
-        flag(t, 1),
-        flag(t, 2),
-        flag(t, 4),
-        flag(t, 8),
-        flag(t, 0x10),
-        flag(t, 0x40),
-        flag(t, 0x20)
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "SltCap:\tAttnBtn",
+            sign(t, 1),
+            " PwrCtrl",
+            sign(t, 2),
+            " MRL",
+            sign(t, 4),
+            " AttnInd",
+            sign(t, 8),
+            " PwrInd",
+            sign(t, 0x10),
+            " HotPlug",
+            sign(t, 0x40),
+            " Surprise",
+            sign(t, 0x20),
+        ],
+    ));
     lines.push(line_fmt::cont(format_args!(
         "Slot #{}, PowerLimit {}; Interlock{} NoCompl{}",
         t >> 19,
@@ -338,56 +383,88 @@ fn slot_regs(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
         flag(t, 0x40000)
     )));
     let w = u32::from(cfg.u16(off + 0x18).unwrap_or(0));
-    lines.push(line_fmt::reg(format_args!(
-        "SltCtl:\tEnable: AttnBtn{} PwrFlt{} MRL{} PresDet{} CmdCplt{} HPIrq{} LinkChg{}",
-        flag(w, 1),
-        flag(w, 2),
-        flag(w, 4),
-        flag(w, 8),
-        flag(w, 0x10),
-        flag(w, 0x20),
-        flag(w, 0x1000)
-    )));
-    lines.push(line_fmt::cont(format_args!(
-        "Control: AttnInd {}, PwrInd {}, Power{} Interlock{}",
-        indicator(w >> 6),
-        indicator(w >> 8),
-        flag(w, 0x400),
-        flag(w, 0x800)
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "SltCtl:\tEnable: AttnBtn",
+            sign(w, 1),
+            " PwrFlt",
+            sign(w, 2),
+            " MRL",
+            sign(w, 4),
+            " PresDet",
+            sign(w, 8),
+            " CmdCplt",
+            sign(w, 0x10),
+            " HPIrq",
+            sign(w, 0x20),
+            " LinkChg",
+            sign(w, 0x1000),
+        ],
+    ));
+    lines.push(line_fmt::concat(
+        1,
+        &[
+            "Control: AttnInd ",
+            indicator(w >> 6),
+            ", PwrInd ",
+            indicator(w >> 8),
+            ", Power",
+            sign(w, 0x400),
+            " Interlock",
+            sign(w, 0x800),
+        ],
+    ));
     let s = u32::from(cfg.u16(off + 0x1a).unwrap_or(0));
-    lines.push(line_fmt::reg(format_args!(
-        "SltSta:\tStatus: AttnBtn{} PowerFlt{} MRL{} CmdCplt{} PresDet{} Interlock{}",
-        flag(s, 1),
-        flag(s, 2),
-        flag(s, 0x20),
-        flag(s, 0x10),
-        flag(s, 0x40),
-        flag(s, 0x80)
-    )));
-    lines.push(line_fmt::cont(format_args!(
-        "Changed: MRL{} PresDet{} LinkState{}",
-        flag(s, 4),
-        flag(s, 8),
-        flag(s, 0x100)
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "SltSta:\tStatus: AttnBtn",
+            sign(s, 1),
+            " PowerFlt",
+            sign(s, 2),
+            " MRL",
+            sign(s, 0x20),
+            " CmdCplt",
+            sign(s, 0x10),
+            " PresDet",
+            sign(s, 0x40),
+            " Interlock",
+            sign(s, 0x80),
+        ],
+    ));
+    lines.push(line_fmt::concat(
+        1,
+        &[
+            "Changed: MRL",
+            sign(s, 4),
+            " PresDet",
+            sign(s, 8),
+            " LinkState",
+            sign(s, 0x100),
+        ],
+    ));
 }
 
 fn root(cfg: &Cfg<'_>, off: u16, lines: &mut Vec<Line>) {
     let cap = u32::from(cfg.u16(off + 0x1e).unwrap_or(0));
-    lines.push(line_fmt::reg(format_args!(
-        "RootCap: CRSVisible{}",
-        flag(cap, 1)
-    )));
+    lines.push(line_fmt::concat(0, &["RootCap: CRSVisible", sign(cap, 1)]));
     let ctl = u32::from(cfg.u16(off + 0x1c).unwrap_or(0));
-    lines.push(line_fmt::reg(format_args!(
-        "RootCtl: ErrCorrectable{} ErrNon-Fatal{} ErrFatal{} PMEIntEna{} CRSVisible{}",
-        flag(ctl, 1),
-        flag(ctl, 2),
-        flag(ctl, 4),
-        flag(ctl, 8),
-        flag(ctl, 0x10)
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "RootCtl: ErrCorrectable",
+            sign(ctl, 1),
+            " ErrNon-Fatal",
+            sign(ctl, 2),
+            " ErrFatal",
+            sign(ctl, 4),
+            " PMEIntEna",
+            sign(ctl, 8),
+            " CRSVisible",
+            sign(ctl, 0x10),
+        ],
+    ));
     let sta = cfg.u32(off + 0x20).unwrap_or(0);
     lines.push(line_fmt::reg(format_args!(
         "RootSta: PME ReqID {:04x}, PMEStatus{} PMEPending{}",
@@ -428,13 +505,19 @@ fn timeout_value(n: u32) -> &'static str {
 
 fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<Line>) {
     let l = cfg.u32(off + 0x24).unwrap_or(0);
-    lines.push(line_fmt::reg(format_args!(
-        "DevCap2: Completion Timeout: {}, TimeoutDis{} NROPrPrP{} LTR{}",
-        timeout_range(l & 0xf),
-        flag(l, 0x10),
-        flag(l, 0x400),
-        flag(l, 0x800)
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "DevCap2: Completion Timeout: ",
+            timeout_range(l & 0xf),
+            ", TimeoutDis",
+            sign(l, 0x10),
+            " NROPrPrP",
+            sign(l, 0x400),
+            " LTR",
+            sign(l, 0x800),
+        ],
+    ));
     let obff = [
         "Not Supported",
         "Via message",
@@ -592,14 +675,21 @@ fn link2(cfg: &Cfg<'_>, off: u16, ty: u8, function: u8, lines: &mut Vec<Line>) {
     let link_owner = !(matches!(ty, ENDPOINT | LEGACY_ENDPOINT) && function != 0);
     let l = cfg.u32(off + 0x2c).unwrap_or(0);
     if l != 0 && link_owner {
-        lines.push(line_fmt::reg(format_args!(
-            "LnkCap2: Supported Link Speeds: {}, Crosslink{} Retimer{} 2Retimers{} DRS{}",
-            link2_speed_cap(l >> 1),
-            flag(l, 0x100),
-            flag(l, 0x80_0000),
-            flag(l, 0x100_0000),
-            flag(l, 0x8000_0000)
-        )));
+        lines.push(line_fmt::concat(
+            0,
+            &[
+                "LnkCap2: Supported Link Speeds: ",
+                link2_speed_cap(l >> 1),
+                ", Crosslink",
+                sign(l, 0x100),
+                " Retimer",
+                sign(l, 0x80_0000),
+                " 2Retimers",
+                sign(l, 0x100_0000),
+                " DRS",
+                sign(l, 0x8000_0000),
+            ],
+        ));
     }
     if link_owner {
         link_control2(cfg, off, ty, lines);
@@ -637,10 +727,13 @@ fn link_control2(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         flag(w, 0x400),
         flag(w, 0x800)
     )));
-    lines.push(line_fmt::cont(format_args!(
-        "Compliance Preset/De-emphasis: {}",
-        deemphasis((w >> 12) & 0xf)
-    )));
+    lines.push(line_fmt::concat(
+        1,
+        &[
+            "Compliance Preset/De-emphasis: ",
+            deemphasis((w >> 12) & 0xf),
+        ],
+    ));
 }
 
 /// Link status 2; `drs` adds the Device Readiness Status fields, which lspci shows for
@@ -653,12 +746,17 @@ fn link_status2(cfg: &Cfg<'_>, off: u16, drs: bool, lines: &mut Vec<Line>) {
         flag(s, 2),
         flag(s, 4)
     )));
-    lines.push(line_fmt::cont(format_args!(
-        "EqualizationPhase2{} EqualizationPhase3{} LinkEqualizationRequest{}",
-        flag(s, 8),
-        flag(s, 0x10),
-        flag(s, 0x20)
-    )));
+    lines.push(line_fmt::concat(
+        1,
+        &[
+            "EqualizationPhase2",
+            sign(s, 8),
+            " EqualizationPhase3",
+            sign(s, 0x10),
+            " LinkEqualizationRequest",
+            sign(s, 0x20),
+        ],
+    ));
     let crosslink = [
         "unsupported",
         "Upstream Port",
