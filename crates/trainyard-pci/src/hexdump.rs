@@ -142,6 +142,11 @@ static HEX_DIGIT: [u8; 256] = {
 fn plain_row(rest: &[u8]) -> Option<[u8; 16]> {
     // A fixed-size array: every index below is in bounds by construction.
     let rest: &[u8; 16 * 3 - 1] = rest.try_into().ok()?;
+    // Most rows of a 4 KiB dump are zeros (the extended space past the last capability:
+    // 82% of the rows in tests/data/hex), and one comparison settles those.
+    if rest == ZERO_ROW {
+        return Some([0; 16]);
+    }
     // Separators: the words at these offsets, masked to their separator bytes, must be
     // spaces there. Together the words cover every separator (the last one overlaps).
     let word = |at: usize| {
@@ -162,6 +167,9 @@ fn plain_row(rest: &[u8]) -> Option<[u8; 16]> {
     }
     (seps == 0 && bad & 0x100 == 0).then_some(bytes)
 }
+
+/// The text of a row of sixteen zero bytes.
+const ZERO_ROW: &[u8; 47] = b"00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00";
 
 /// Eight spaces.
 const SPACES: u64 = 0x2020_2020_2020_2020;
@@ -450,11 +458,17 @@ mod tests {
     #[test]
     fn plain_row_agrees_with_digit_by_digit() {
         let digits = b"0123456789abcdefABCDEF";
-        for (r, _) in digits.iter().enumerate() {
-            let row: Vec<u8> = (0..16)
-                .flat_map(|i| [digits[(r + i) % 22], digits[(r + 3 * i + 1) % 22], b' '])
-                .take(47)
-                .collect();
+        let mut rows: Vec<Vec<u8>> = (0..digits.len())
+            .map(|r| {
+                (0..16)
+                    .flat_map(|i| [digits[(r + i) % 22], digits[(r + 3 * i + 1) % 22], b' '])
+                    .take(47)
+                    .collect()
+            })
+            .collect();
+        // The all-zero row has its own shortcut.
+        rows.push(ZERO_ROW.to_vec());
+        for row in rows {
             assert_eq!(plain_row(&row), plain_row_by_digit(&row));
             assert!(plain_row(&row).is_some());
             for pos in 0..row.len() {
