@@ -46,10 +46,12 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
             dev.ids.subsystem_device = Some(sd);
             let vendor = dev.ids.vendor.unwrap_or(0);
             let device = dev.ids.device.unwrap_or(0);
-            lines.push(line_fmt::reg(format_args!(
-                "Subsystem: {}",
-                subsystem_label(vendor, device, sv, sd)
-            )));
+            let named = crate::ids::subsystem_name(vendor, device, sv, sd);
+            let label = subsystem_label_of(vendor, device, sv, sd, &named);
+            lines.push(line_fmt::concat(0, &["Subsystem: ", &label]));
+            // The same lookup `ids::fill_names` would repeat for the device's names (it
+            // leaves a name that is set).
+            dev.names.subsystem = Some(named);
         }
     }
 
@@ -196,11 +198,16 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
 /// subsystem equal to the device itself, absent from the database's subsystem list, takes
 /// the device's own name (lspci falls back to it; the database rarely lists such pairs).
 pub(crate) fn subsystem_label(vendor: u16, device: u16, sv: u16, sd: u16) -> String {
+    let named = crate::ids::subsystem_name(vendor, device, sv, sd);
+    subsystem_label_of(vendor, device, sv, sd, &named)
+}
+
+/// [`subsystem_label`] given the database name of the subsystem (`named`).
+fn subsystem_label_of(vendor: u16, device: u16, sv: u16, sd: u16, named: &str) -> String {
     if crate::ids::vendor_name(sv).is_none() {
         // lspci's fallback for an unknown subsystem vendor is one `vvvv:dddd` pair.
         return format!("Device {sv:04x}:{sd:04x}");
     }
-    let named = crate::ids::subsystem_name(vendor, device, sv, sd);
     if sv == vendor && sd == device && named.ends_with(&format!(" Device {sd:04x}")) {
         if let (Some(v), Some(d)) = (
             crate::ids::vendor_name(vendor),
@@ -209,7 +216,7 @@ pub(crate) fn subsystem_label(vendor: u16, device: u16, sv: u16, sd: u16) -> Str
             return format!("{v} {d}");
         }
     }
-    named
+    named.to_string()
 }
 
 /// Offset of the bridge subsystem id capability (id 0x0d), if the standard list has one.
