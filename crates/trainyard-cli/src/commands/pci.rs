@@ -255,27 +255,30 @@ fn parse(args: &PciArgs) -> anyhow::Result<Exit> {
             .and_then(|mut s| s.pop())
             .unwrap_or_else(|| Vec::with_capacity(opts.piece_bytes * 3))
     };
-    parallel::parse_parallel(
-        reader,
-        opts,
-        new_buffer,
-        |out: &mut Vec<u8>, dev| format_device(format, color, &dev, out),
-        |mut piece| -> anyhow::Result<()> {
-            printer.devices(&piece.output, piece.devices)?;
-            piece.output.clear();
-            if let Ok(mut s) = spare.lock() {
-                if s.len() < 8 {
-                    s.push(std::mem::take(&mut piece.output));
-                }
+    let mut on_piece = |mut piece: parallel::Piece<Vec<u8>>| -> anyhow::Result<()> {
+        printer.devices(&piece.output, piece.devices)?;
+        piece.output.clear();
+        if let Ok(mut s) = spare.lock() {
+            if s.len() < 8 {
+                s.push(std::mem::take(&mut piece.output));
             }
-            errors.extend(piece.errors.into_iter().map(|e| InputError {
-                line: Some(e.line),
-                message: e.kind.to_string(),
-            }));
-            diagnostics.extend(piece.diagnostics);
-            Ok(())
-        },
-    )?;
+        }
+        errors.extend(piece.errors.into_iter().map(|e| InputError {
+            line: Some(e.line),
+            message: e.kind.to_string(),
+        }));
+        diagnostics.extend(piece.diagnostics);
+        Ok(())
+    };
+    let render = |dev: &Device, out: &mut Vec<u8>| format_device(format, color, dev, out);
+    if format == Format::Fields {
+        // Settings lines do not depend on where a device stands (its line number), so the
+        // parser may reuse the output of a device block it has seen before.
+        parallel::parse_parallel_rendered(reader, opts, new_buffer, render, &mut on_piece)?;
+    } else {
+        let each = |out: &mut Vec<u8>, dev: Device| render(&dev, out);
+        parallel::parse_parallel(reader, opts, new_buffer, each, &mut on_piece)?;
+    }
     let bad_hex = diagnostics
         .iter()
         .any(|d| matches!(d.kind, DiagnosticKind::BadHexRow(_)));

@@ -10,6 +10,7 @@
 //! wrapped by mail clients, hex rows from `-x`/`-xxx`/`-xxxx`, and `host: ` prefixes from
 //! `pdsh`/`clush`.
 
+mod block_memo;
 pub mod header_line;
 pub mod parallel;
 mod parser;

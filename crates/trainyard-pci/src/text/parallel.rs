@@ -18,6 +18,7 @@ use std::io::{BufRead, Read};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
+use super::block_memo::{self, BlockMemo};
 use super::parser::{pdsh_decision, starts_device, Diagnostic};
 use super::reader::{line_text, LspciReader, ParseError, ParseErrorKind, MAX_LINE_LEN};
 use crate::device::Device;
@@ -68,10 +69,66 @@ pub struct Piece<T> {
 /// [`LspciReader`] gives for the whole input (in the same mode): the same devices in the
 /// same order, and the same errors and diagnostics with the same line numbers.
 pub fn parse_parallel<R, T, E>(
-    mut input: R,
+    input: R,
     opts: Options,
     init: impl Fn() -> T + Sync,
     each: impl Fn(&mut T, Device) + Sync,
+    emit: impl FnMut(Piece<T>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    R: BufRead,
+    T: Send,
+{
+    let parse = |_: &mut (), bytes: &[u8], lines_before, pdsh| {
+        parse_piece(bytes, lines_before, pdsh, opts.fields_only, &init, &each)
+    };
+    run(input, opts, &init, || (), parse, &each, emit)
+}
+
+/// [`parse_parallel`] for output that is bytes rendered from each device: `render` appends
+/// a device's output to the piece's buffer (which starts as `init()`).
+///
+/// Each worker keeps a memo of device blocks it has parsed and their rendered output
+/// ([`super::block_memo`]): a block seen before is not parsed again, its earlier output is
+/// copied. So `render` must give the same bytes for devices parsed from the same text
+/// wherever it stands: it must not use [`Device::line`]. Errors and diagnostics are exactly
+/// those of [`parse_parallel`].
+pub fn parse_parallel_rendered<R, E>(
+    input: R,
+    opts: Options,
+    init: impl Fn() -> Vec<u8> + Sync,
+    render: impl Fn(&Device, &mut Vec<u8>) + Sync,
+    emit: impl FnMut(Piece<Vec<u8>>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    R: BufRead,
+{
+    let each = |out: &mut Vec<u8>, dev: Device| render(&dev, out);
+    let parse = |memo: &mut BlockMemo, bytes: &[u8], lines_before, pdsh| {
+        block_memo::parse_piece(
+            bytes,
+            lines_before,
+            pdsh,
+            opts.fields_only,
+            memo,
+            init(),
+            &render,
+        )
+    };
+    run(input, opts, &init, BlockMemo::default, parse, &each, emit)
+}
+
+/// The engine behind both entry points: pieces are parsed by `parse` with a state from
+/// `state()` per worker (on the calling thread when `opts.threads` is 1); what cannot be cut
+/// into pieces is parsed on the calling thread with `init` and `each`.
+fn run<R, T, S, E>(
+    mut input: R,
+    opts: Options,
+    init: &(impl Fn() -> T + Sync),
+    state: impl Fn() -> S + Sync,
+    // A piece's bytes, the lines before it and `pdsh` -> the piece and its last line.
+    parse: impl Fn(&mut S, &[u8], usize, Option<bool>) -> (Piece<T>, usize) + Sync,
+    each: &(impl Fn(&mut T, Device) + Sync),
     mut emit: impl FnMut(Piece<T>) -> Result<(), E>,
 ) -> Result<(), E>
 where
@@ -94,38 +151,44 @@ where
         }
         done = cutter.fill(&mut input, cutter.buf.len() + opts.piece_bytes);
     };
-    let parallel = pdsh == Some(false) && threads > 1;
-    let (init, each) = (&init, &each);
+    // Pieces need a stream without `pdsh` prefixes; with one thread they are parsed on
+    // this thread, in order.
+    let pieces = pdsh == Some(false);
+    let inline = threads == 1;
+    let (state, parse) = (&state, &parse);
 
     let mut order = InOrder::default();
     let (job_tx, job_rx) = mpsc::channel::<(usize, Vec<u8>, usize)>();
     let job_rx = Mutex::new(job_rx);
     let (out_tx, out_rx) = mpsc::channel::<Done<T>>();
     let fallback = std::thread::scope(|scope| -> Result<bool, E> {
-        if !parallel {
+        if !pieces {
             return Ok(true);
         }
         let mut workers = Vec::with_capacity(threads);
-        for _ in 0..threads {
+        let mut inline_state = inline.then(state);
+        for _ in 0..if inline { 0 } else { threads } {
             let (job_rx, out_tx) = (&job_rx, out_tx.clone());
-            workers.push(scope.spawn(move || loop {
-                let job = match job_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                let Ok((index, bytes, lines_before)) = job else {
-                    return;
-                };
-                let (piece, end_line) =
-                    parse_piece(&bytes, lines_before, pdsh, opts.fields_only, init, each);
-                let done = Done {
-                    index,
-                    piece,
-                    end_line,
-                    bytes,
-                };
-                if out_tx.send(done).is_err() {
-                    return;
+            workers.push(scope.spawn(move || {
+                let mut st = state();
+                loop {
+                    let job = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((index, bytes, lines_before)) = job else {
+                        return;
+                    };
+                    let (piece, end_line) = parse(&mut st, &bytes, lines_before, pdsh);
+                    let done = Done {
+                        index,
+                        piece,
+                        end_line,
+                        bytes,
+                    };
+                    if out_tx.send(done).is_err() {
+                        return;
+                    }
                 }
             }));
         }
@@ -145,7 +208,13 @@ where
                 continue;
             };
             let (bytes, lines_before) = cutter.take(cut);
-            if !bytes.is_empty() {
+            if let (false, Some(st)) = (bytes.is_empty(), inline_state.as_mut()) {
+                let (piece, end_line) = parse(st, &bytes, lines_before, pdsh);
+                order.emit_now(piece, end_line, &mut emit)?;
+                order.next += 1;
+                sent += 1;
+                cutter.spare.push(bytes);
+            } else if !bytes.is_empty() {
                 // Workers stop only when the job channel closes, so sending cannot fail.
                 let _ = job_tx.send((sent, bytes, lines_before));
                 sent += 1;
@@ -408,11 +477,21 @@ impl<T> InOrder<T> {
         self.waiting.insert(done.index, (done.piece, done.end_line));
         while let Some((piece, end_line)) = self.waiting.remove(&self.next) {
             self.next += 1;
-            self.devices += piece.devices;
-            self.end_line = end_line;
-            emit(piece)?;
+            self.emit_now(piece, end_line, emit)?;
         }
         Ok(true)
+    }
+
+    /// Emits `piece`, whose turn it is and whose last line is `end_line`.
+    fn emit_now<E>(
+        &mut self,
+        piece: Piece<T>,
+        end_line: usize,
+        emit: &mut impl FnMut(Piece<T>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.devices += piece.devices;
+        self.end_line = end_line;
+        emit(piece)
     }
 }
 

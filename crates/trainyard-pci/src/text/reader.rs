@@ -91,6 +91,29 @@ impl<R: BufRead> LspciReader<R> {
         self
     }
 
+    /// Reads `input` with `parser`, which carries on from where it was (line number,
+    /// `pdsh`, its caches): for feeding one input in parts, each read to its end, through
+    /// one parser ([`super::block_memo`] parses a piece block by block this way). Like
+    /// [`LspciReader::piece`], reaching the end is no `NoDevices` error.
+    pub(crate) fn with_parser(input: R, parser: TextParser) -> Self {
+        Self {
+            input,
+            parser,
+            // Grown on the first line that needs it (most never do: whole lines are read
+            // where they lie).
+            buf: Vec::new(),
+            pending_errors: VecDeque::new(),
+            done: false,
+            piece: true,
+            clean_end: false,
+        }
+    }
+
+    /// The parser back, once the input is read (see [`LspciReader::with_parser`]).
+    pub(crate) fn into_parser(self) -> TextParser {
+        self.parser
+    }
+
     /// Whether the input was read to its end without a read error (once iteration is over).
     pub fn reached_end(&self) -> bool {
         self.clean_end

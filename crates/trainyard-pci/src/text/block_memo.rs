@@ -1,0 +1,368 @@
+//! Parsing a piece of input device block by device block, with a memo of each block's
+//! rendered output.
+//!
+//! Real inputs repeat whole device blocks verbatim: a fleet's `pdsh`/`-vvv` dumps repeat most
+//! devices (same device, same address, same registers) on every node, and a benchmark that
+//! repeats a corpus repeats all of them. Without `pdsh` prefixes, a device block (a line that
+//! [`starts_device`], up to the next such line) parses on its own, the same wherever it
+//! stands, so what the caller renders from its device is a pure function of the block's
+//! bytes, as long as the rendering does not use the device's position ([`Device::line`]).
+//! A block seen before then costs a scan for its end, a hash, one comparison and a copy of
+//! the rendered bytes, a few instructions per byte, instead of parsing its lines.
+//!
+//! Only blocks that parsed into exactly one device with no errors and no diagnostics are
+//! remembered; anything else is parsed every time, so every error and diagnostic keeps its
+//! own line number (a hit adds the block's stored line count to the running number). Hits
+//! compare the whole block, so a hash collision costs a comparison, never a wrong answer.
+//!
+//! Memory is bounded per memo (one per worker thread): past [`MAX_ENTRIES`] entries or
+//! [`MAX_BYTES`] of blocks plus rendered output it starts over empty. On input whose blocks
+//! never repeat (say 10 GB of distinct devices), every block is parsed as without the memo
+//! and additionally hashed and copied into the memo with its output (about three times the
+//! block's bytes copied); the memo starts over every [`MAX_BYTES`] of that.
+
+use super::parallel::Piece;
+use super::parser::{starts_device, TextParser};
+use super::reader::{line_text, LspciReader, MAX_LINE_LEN};
+use crate::device::Device;
+
+/// Most entries kept before starting over.
+pub(crate) const MAX_ENTRIES: usize = 1 << 16;
+/// Most bytes (blocks and their rendered output) kept before starting over.
+pub(crate) const MAX_BYTES: usize = 16 << 20;
+
+/// One remembered block: `bytes[start..start + block_len]` is the block, the next
+/// `out_len` bytes its rendered output.
+#[derive(Clone, Copy)]
+struct Entry {
+    hash: u64,
+    start: usize,
+    block_len: usize,
+    out_len: usize,
+    lines: usize,
+}
+
+/// A bounded memo of device blocks and their rendered output. See the [module docs](self).
+pub(crate) struct BlockMemo {
+    /// `1 + entry index` per slot, 0 for empty; a power of two, at least twice
+    /// `max_entries`, allocated on first insert.
+    table: Vec<u32>,
+    entries: Vec<Entry>,
+    bytes: Vec<u8>,
+    max_entries: usize,
+    max_bytes: usize,
+    /// The hash function; tests replace it to force collisions.
+    hasher: fn(&[u8]) -> u64,
+    /// Lookups, hits and starts over, for the benchmark notes
+    /// (`TRAINYARD_LOG=trainyard_pci=debug`).
+    pub(crate) lookups: u64,
+    pub(crate) hits: u64,
+    pub(crate) resets: u64,
+}
+
+impl Default for BlockMemo {
+    fn default() -> Self {
+        Self::with_limits(MAX_ENTRIES, MAX_BYTES, hash_block)
+    }
+}
+
+impl BlockMemo {
+    /// A memo that starts over past `max_entries` entries or `max_bytes` bytes, hashing
+    /// blocks with `hasher`.
+    pub(crate) fn with_limits(
+        max_entries: usize,
+        max_bytes: usize,
+        hasher: fn(&[u8]) -> u64,
+    ) -> Self {
+        Self {
+            table: Vec::new(),
+            entries: Vec::new(),
+            bytes: Vec::new(),
+            max_entries: max_entries.max(1),
+            max_bytes,
+            hasher,
+            lookups: 0,
+            hits: 0,
+            resets: 0,
+        }
+    }
+
+    /// The hash of `block`.
+    #[inline]
+    pub(crate) fn hash(&self, block: &[u8]) -> u64 {
+        (self.hasher)(block)
+    }
+
+    fn mask(&self) -> usize {
+        self.table.len() - 1
+    }
+
+    /// The rendered output and line count of `block` (whose hash is `hash`), if remembered.
+    #[inline]
+    pub(crate) fn get(&mut self, hash: u64, block: &[u8]) -> Option<(&[u8], usize)> {
+        self.lookups += 1;
+        if self.table.is_empty() {
+            return None;
+        }
+        let mask = self.mask();
+        let mut pos = (hash >> 32) as usize & mask;
+        loop {
+            let slot = self.table[pos];
+            if slot == 0 {
+                return None;
+            }
+            let e = self.entries[slot as usize - 1];
+            if e.hash == hash
+                && e.block_len == block.len()
+                && &self.bytes[e.start..e.start + e.block_len] == block
+            {
+                self.hits += 1;
+                let out = e.start + e.block_len;
+                return Some((&self.bytes[out..out + e.out_len], e.lines));
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+
+    /// Remembers that `block` (whose hash is `hash`, not remembered yet) spans `lines`
+    /// lines and renders as `rendered`.
+    pub(crate) fn insert(&mut self, hash: u64, block: &[u8], rendered: &[u8], lines: usize) {
+        let add = block.len() + rendered.len();
+        if add > self.max_bytes / 16 {
+            return; // one huge block is not worth keeping
+        }
+        if self.entries.len() >= self.max_entries || self.bytes.len() + add > self.max_bytes {
+            self.clear();
+        }
+        if self.table.is_empty() {
+            self.table = vec![0; (self.max_entries * 2).next_power_of_two()];
+        }
+        self.entries.push(Entry {
+            hash,
+            start: self.bytes.len(),
+            block_len: block.len(),
+            out_len: rendered.len(),
+            lines,
+        });
+        self.bytes.extend_from_slice(block);
+        self.bytes.extend_from_slice(rendered);
+        // Fits u32: the table holds at most `max_entries` (a few tens of thousands).
+        let index = self.entries.len() as u32;
+        let mask = self.mask();
+        let mut pos = (hash >> 32) as usize & mask;
+        while self.table[pos] != 0 {
+            pos = (pos + 1) & mask;
+        }
+        self.table[pos] = index;
+    }
+
+    fn clear(&mut self) {
+        self.table.fill(0);
+        self.entries.clear();
+        self.bytes.clear();
+        self.resets += 1;
+    }
+}
+
+/// Hash of a whole block: four independent word-at-a-time lanes, so hashing runs at several
+/// bytes per cycle (one lane's multiply chain would limit it to 8 bytes per multiply
+/// latency), then the lanes and the tail folded together.
+pub(crate) fn hash_block(block: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let word = |c: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        u64::from_le_bytes(w)
+    };
+    let mut lanes = [
+        0x243f_6a88_85a3_08d3 ^ block.len() as u64,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    ];
+    let mut chunks = block.chunks_exact(32);
+    for c in &mut chunks {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            *lane = (lane.rotate_left(5) ^ word(&c[i * 8..i * 8 + 8])).wrapping_mul(K);
+        }
+    }
+    let mut h = crate::fxhash::hash_bytes(lanes[0], chunks.remainder());
+    for lane in &lanes[1..] {
+        h = (h.rotate_left(5) ^ lane).wrapping_mul(K);
+    }
+    h ^ (h >> 29)
+}
+
+/// Where the device blocks of `bytes` start: the start of every line that
+/// [`starts_device`] (the rule pieces are cut by), in order.
+fn device_starts(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut line_start = 0usize;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]);
+    ends.filter_map(move |end| {
+        let start = std::mem::replace(&mut line_start, end + 1);
+        // A device line starts with its address's first hex digit (leading blanks make the
+        // address unreadable to `starts_device` too): one byte rules out indented and blank
+        // lines, hex rows excepted, before the full check.
+        match bytes.get(start) {
+            Some(b) if b.is_ascii_hexdigit() => {
+                let line = bytes.get(start..end)?;
+                (line.len() <= MAX_LINE_LEN && line_text(line).is_some_and(|t| starts_device(&t)))
+                    .then_some(start)
+            }
+            _ => None,
+        }
+    })
+}
+
+/// Parses one piece (which starts at line `lines_before + 1`) block by block, rendering
+/// each device with `render` into `output`, through `memo` (see the [module docs](self)).
+/// Returns the piece and the number of its last line, as [`super::parallel`]'s plain piece
+/// parser does for the same bytes. The memo is used only when `pdsh` is `Some(false)`.
+pub(crate) fn parse_piece(
+    bytes: &[u8],
+    lines_before: usize,
+    pdsh: Option<bool>,
+    fields_only: bool,
+    memo: &mut BlockMemo,
+    output: Vec<u8>,
+    render: &impl Fn(&Device, &mut Vec<u8>),
+) -> (Piece<Vec<u8>>, usize) {
+    let mut parser = if fields_only {
+        TextParser::fields_only()
+    } else {
+        TextParser::new()
+    };
+    parser.set_pdsh(pdsh);
+    let mut piece = Piece {
+        output,
+        devices: 0,
+        errors: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    let mut line_no = lines_before;
+    let use_memo = pdsh == Some(false);
+    let mut starts = device_starts(bytes).peekable();
+    // Lines before the first device start (only the input's first piece has any).
+    let first = starts.peek().copied().unwrap_or(bytes.len());
+    if first > 0 {
+        parser = parse_block(parser, &bytes[..first], &mut line_no, &mut piece, render).0;
+    }
+    while let Some(start) = starts.next() {
+        let end = starts.peek().copied().unwrap_or(bytes.len());
+        let block = &bytes[start..end];
+        // A block without its newline ends the input: it parses with a `Truncated` error.
+        let memo_hash = (use_memo && block.ends_with(b"\n")).then(|| memo.hash(block));
+        if let Some(hash) = memo_hash {
+            if let Some((rendered, lines)) = memo.get(hash, block) {
+                piece.output.extend_from_slice(rendered);
+                piece.devices += 1;
+                line_no += lines;
+                continue;
+            }
+        }
+        let first_line = line_no;
+        let out_start = piece.output.len();
+        let (p, clean) = parse_block(parser, block, &mut line_no, &mut piece, render);
+        parser = p;
+        if let (Some(hash), true) = (memo_hash, clean) {
+            memo.insert(
+                hash,
+                block,
+                &piece.output[out_start..],
+                line_no - first_line,
+            );
+        }
+    }
+    (piece, line_no)
+}
+
+/// Parses `block` with `parser` (numbering its lines after `line_no`, which it advances)
+/// into `piece`. Returns the parser and whether the block gave exactly one device and no
+/// errors or diagnostics (only then may it be remembered).
+fn parse_block(
+    mut parser: TextParser,
+    block: &[u8],
+    line_no: &mut usize,
+    piece: &mut Piece<Vec<u8>>,
+    render: &impl Fn(&Device, &mut Vec<u8>),
+) -> (TextParser, bool) {
+    parser.set_line_no(*line_no);
+    let mut reader = LspciReader::with_parser(block, parser);
+    let (mut devices, mut errors) = (0, 0);
+    for item in reader.by_ref() {
+        match item {
+            Ok(dev) => {
+                render(&dev, &mut piece.output);
+                devices += 1;
+            }
+            Err(e) => {
+                piece.errors.push(e);
+                errors += 1;
+            }
+        }
+    }
+    let diagnostics = reader.take_diagnostics();
+    let clean = devices == 1 && errors == 0 && diagnostics.is_empty();
+    piece.devices += devices;
+    piece.diagnostics.extend(diagnostics);
+    let parser = reader.into_parser();
+    *line_no = parser.line_no();
+    (parser, clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_and_compares_whole_blocks() {
+        // Every block hashes alike: only the comparison tells them apart.
+        let mut m = BlockMemo::with_limits(16, 1 << 20, |_| 7);
+        let h = m.hash(b"block a\n");
+        assert!(m.get(h, b"block a\n").is_none());
+        m.insert(h, b"block a\n", b"out a", 1);
+        m.insert(h, b"block b\n", b"out b", 2);
+        m.insert(h, b"block\n", b"out c", 3);
+        assert_eq!(m.get(h, b"block b\n"), Some((&b"out b"[..], 2)));
+        assert_eq!(m.get(h, b"block a\n"), Some((&b"out a"[..], 1)));
+        assert_eq!(m.get(h, b"block\n"), Some((&b"out c"[..], 3)));
+        assert!(m.get(h, b"block c\n").is_none());
+    }
+
+    #[test]
+    fn starts_over_at_its_bounds() {
+        let mut m = BlockMemo::with_limits(4, 1 << 20, hash_block);
+        for i in 0..6 {
+            let b = format!("block {i}\n");
+            m.insert(m.hash(b.as_bytes()), b.as_bytes(), b"x", 1);
+        }
+        assert_eq!(m.resets, 1);
+        assert_eq!(m.entries.len(), 2);
+        assert!(m.get(hash_block(b"block 0\n"), b"block 0\n").is_none());
+        assert!(m.get(hash_block(b"block 5\n"), b"block 5\n").is_some());
+
+        let mut m = BlockMemo::with_limits(1000, 160, hash_block);
+        m.insert(1, b"0123456789", b"", 1); // 10 bytes: kept
+        assert!(m.get(1, b"0123456789").is_some());
+        m.insert(2, &[b'x'; 11], b"", 1); // over a sixteenth of the bound: not kept
+        assert!(m.get(2, &[b'x'; 11]).is_none());
+        for i in 0..20u64 {
+            m.insert(10 + i, &[i as u8; 10], b"", 1);
+        }
+        assert!(m.resets >= 1);
+        assert!(m.bytes.len() <= 160);
+    }
+
+    #[test]
+    fn blocks_start_where_devices_start() {
+        let text = b"noise\n00:00.0 Host bridge: X\n\tControl: I/O+\n\n\
+                     00:01.0 not a device title\n0000:00:02.0 VGA: Y\n\tStatus: Cap+\n";
+        let starts: Vec<usize> = device_starts(text).collect();
+        let at = |s: &str| {
+            text.windows(s.len())
+                .position(|w| w == s.as_bytes())
+                .unwrap_or(usize::MAX)
+        };
+        assert_eq!(starts, vec![at("00:00.0"), at("0000:00:02.0")]);
+    }
+}
