@@ -40,6 +40,18 @@ struct Entry {
     block_len: usize,
     out_len: usize,
     lines: usize,
+    devices: usize,
+}
+
+/// What the memo knows about a block.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Hit<'a> {
+    /// The rendered output of its devices.
+    pub(crate) rendered: &'a [u8],
+    /// Its number of lines.
+    pub(crate) lines: usize,
+    /// Its number of devices.
+    pub(crate) devices: usize,
 }
 
 /// A bounded memo of device blocks and their rendered output. See the [module docs](self).
@@ -97,9 +109,9 @@ impl BlockMemo {
         self.table.len() - 1
     }
 
-    /// The rendered output and line count of `block` (whose hash is `hash`), if remembered.
+    /// What is remembered about `block` (whose hash is `hash`), if anything.
     #[inline]
-    pub(crate) fn get(&mut self, hash: u64, block: &[u8]) -> Option<(&[u8], usize)> {
+    pub(crate) fn get(&mut self, hash: u64, block: &[u8]) -> Option<Hit<'_>> {
         self.lookups += 1;
         if self.table.is_empty() {
             return None;
@@ -118,15 +130,26 @@ impl BlockMemo {
             {
                 self.hits += 1;
                 let out = e.start + e.block_len;
-                return Some((&self.bytes[out..out + e.out_len], e.lines));
+                return Some(Hit {
+                    rendered: &self.bytes[out..out + e.out_len],
+                    lines: e.lines,
+                    devices: e.devices,
+                });
             }
             pos = (pos + 1) & mask;
         }
     }
 
     /// Remembers that `block` (whose hash is `hash`, not remembered yet) spans `lines`
-    /// lines and renders as `rendered`.
-    pub(crate) fn insert(&mut self, hash: u64, block: &[u8], rendered: &[u8], lines: usize) {
+    /// lines and holds `devices` devices that render as `rendered`.
+    pub(crate) fn insert(
+        &mut self,
+        hash: u64,
+        block: &[u8],
+        rendered: &[u8],
+        lines: usize,
+        devices: usize,
+    ) {
         let add = block.len() + rendered.len();
         if add > self.max_bytes / 16 {
             return; // one huge block is not worth keeping
@@ -143,6 +166,7 @@ impl BlockMemo {
             block_len: block.len(),
             out_len: rendered.len(),
             lines,
+            devices,
         });
         self.bytes.extend_from_slice(block);
         self.bytes.extend_from_slice(rendered);
@@ -193,24 +217,84 @@ pub(crate) fn hash_block(block: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
-/// Where the device blocks of `bytes` start: the start of every line that
-/// [`starts_device`] (the rule pieces are cut by), in order.
-fn device_starts(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let mut line_start = 0usize;
-    let ends = memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]);
-    ends.filter_map(move |end| {
-        let start = std::mem::replace(&mut line_start, end + 1);
-        // A device line starts with its address's first hex digit (leading blanks make the
-        // address unreadable to `starts_device` too): one byte rules out indented and blank
-        // lines, hex rows excepted, before the full check.
-        match bytes.get(start) {
-            Some(b) if b.is_ascii_hexdigit() => {
-                let line = bytes.get(start..end)?;
-                (line.len() <= MAX_LINE_LEN && line_text(line).is_some_and(|t| starts_device(&t)))
-                    .then_some(start)
-            }
-            _ => None,
+/// Whether `line` (without its newline) starts a device: [`starts_device`] on the line's
+/// text, as the reader would see it (too long or binary: no), with the common shapes
+/// (`BB:DD.F Title: ...` and `DDDD:BB:DD.F Title: ...` in ASCII) decided without building
+/// strings; the full rule costs hundreds of instructions per line.
+pub(crate) fn is_device_start(line: &[u8]) -> bool {
+    if let Some(answer) = quick_device_start(line) {
+        return answer;
+    }
+    line.len() <= MAX_LINE_LEN && line_text(line).is_some_and(|t| starts_device(&t))
+}
+
+/// [`is_device_start`] for the shapes lspci prints, `None` for anything else.
+fn quick_device_start(line: &[u8]) -> Option<bool> {
+    match line.first() {
+        // Indented (a leading blank also makes the address unreadable), or blank.
+        Some(b'\t' | b' ') | None => return Some(false),
+        _ => {}
+    }
+    let hex = |i: usize| line.get(i).is_some_and(u8::is_ascii_hexdigit);
+    let at = |i: usize, c: u8| line.get(i) == Some(&c);
+    // `BB:DD.F` after `skip` bytes of domain: the device number is at most 1f, the
+    // function at most 7.
+    let bdf = |skip: usize| {
+        hex(skip)
+            && hex(skip + 1)
+            && at(skip + 2, b':')
+            && (at(skip + 3, b'0') || at(skip + 3, b'1'))
+            && hex(skip + 4)
+            && at(skip + 5, b'.')
+            && line
+                .get(skip + 6)
+                .is_some_and(|c| (b'0'..=b'7').contains(c))
+    };
+    let address_len = if bdf(0) {
+        7
+    } else if hex(0) && hex(1) && hex(2) && hex(3) && at(4, b':') && bdf(5) {
+        12
+    } else {
+        return None;
+    };
+    if !at(address_len, b' ')
+        || line.len() > MAX_LINE_LEN
+        || !line.is_ascii()
+        || memchr::memchr(0, line).is_some()
+    {
+        return None;
+    }
+    // ASCII without NUL: the text is the line. The address ends at the space, and the title
+    // is the rest without surrounding whitespace (`char::is_whitespace` in ASCII).
+    let blank = |c: &u8| matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
+    let rest = &line[address_len..];
+    let from = rest.iter().position(|c| !blank(c)).unwrap_or(rest.len());
+    let to = rest.iter().rposition(|c| !blank(c)).map_or(from, |i| i + 1);
+    let title = &rest[from..to.max(from)];
+    Some(title.is_empty() || memchr::memchr(b':', title).is_some() || title.starts_with(b"Class"))
+}
+
+/// Where the memo's blocks of `bytes` start, after 0: every line that starts a device
+/// ([`is_device_start`]) right after a blank line, as `lspci -v` separates devices.
+///
+/// Finding blank lines is a vector search for `\n\n`, where visiting every line to look for
+/// device starts cost more than the rest of a memo hit. Device starts that follow no blank
+/// line (plain `lspci` output) stay inside a block, which then holds several devices: still
+/// a piece of input that parses on its own, remembered whole if it repeats.
+fn block_starts(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut last = 0usize;
+    memchr::memmem::find_iter(bytes, b"\n\n").filter_map(move |i| {
+        // The line after the run of blank lines this one belongs to.
+        let mut start = i + 2;
+        while bytes.get(start) == Some(&b'\n') {
+            start += 1;
         }
+        if start <= last || start >= bytes.len() {
+            return None;
+        }
+        last = start;
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |n| start + n);
+        is_device_start(&bytes[start..end]).then_some(start)
     })
 }
 
@@ -241,51 +325,46 @@ pub(crate) fn parse_piece(
     };
     let mut line_no = lines_before;
     let use_memo = pdsh == Some(false);
-    let mut starts = device_starts(bytes).peekable();
-    // Lines before the first device start (only the input's first piece has any).
-    let first = starts.peek().copied().unwrap_or(bytes.len());
-    if first > 0 {
-        parser = parse_block(parser, &bytes[..first], &mut line_no, &mut piece, render).0;
-    }
+    let mut starts = std::iter::once(0).chain(block_starts(bytes)).peekable();
     while let Some(start) = starts.next() {
         let end = starts.peek().copied().unwrap_or(bytes.len());
         let block = &bytes[start..end];
-        // A block without its newline ends the input: it parses with a `Truncated` error.
-        let memo_hash = (use_memo && block.ends_with(b"\n")).then(|| memo.hash(block));
+        // A block must start at a device (the input's first block may not), and one
+        // without its newline ends the input: it parses with a `Truncated` error.
+        let starts_at_device = start > 0
+            || is_device_start(&block[..memchr::memchr(b'\n', block).unwrap_or(block.len())]);
+        let memo_hash =
+            (use_memo && block.ends_with(b"\n") && starts_at_device).then(|| memo.hash(block));
         if let Some(hash) = memo_hash {
-            if let Some((rendered, lines)) = memo.get(hash, block) {
-                piece.output.extend_from_slice(rendered);
-                piece.devices += 1;
-                line_no += lines;
+            if let Some(hit) = memo.get(hash, block) {
+                piece.output.extend_from_slice(hit.rendered);
+                piece.devices += hit.devices;
+                line_no += hit.lines;
                 continue;
             }
         }
-        let first_line = line_no;
+        let lines_at_start = line_no;
         let out_start = piece.output.len();
-        let (p, clean) = parse_block(parser, block, &mut line_no, &mut piece, render);
+        let (p, devices) = parse_block(parser, block, &mut line_no, &mut piece, render);
         parser = p;
-        if let (Some(hash), true) = (memo_hash, clean) {
-            memo.insert(
-                hash,
-                block,
-                &piece.output[out_start..],
-                line_no - first_line,
-            );
+        if let (Some(hash), Some(devices)) = (memo_hash, devices) {
+            let rendered = &piece.output[out_start..];
+            memo.insert(hash, block, rendered, line_no - lines_at_start, devices);
         }
     }
     (piece, line_no)
 }
 
 /// Parses `block` with `parser` (numbering its lines after `line_no`, which it advances)
-/// into `piece`. Returns the parser and whether the block gave exactly one device and no
-/// errors or diagnostics (only then may it be remembered).
+/// into `piece`. Returns the parser, and the number of devices when there were some and no
+/// errors or diagnostics (only then may the block be remembered).
 fn parse_block(
     mut parser: TextParser,
     block: &[u8],
     line_no: &mut usize,
     piece: &mut Piece<Vec<u8>>,
     render: &impl Fn(&Device, &mut Vec<u8>),
-) -> (TextParser, bool) {
+) -> (TextParser, Option<usize>) {
     parser.set_line_no(*line_no);
     let mut reader = LspciReader::with_parser(block, parser);
     let (mut devices, mut errors) = (0, 0);
@@ -302,7 +381,7 @@ fn parse_block(
         }
     }
     let diagnostics = reader.take_diagnostics();
-    let clean = devices == 1 && errors == 0 && diagnostics.is_empty();
+    let clean = (devices > 0 && errors == 0 && diagnostics.is_empty()).then_some(devices);
     piece.devices += devices;
     piece.diagnostics.extend(diagnostics);
     let parser = reader.into_parser();
@@ -314,19 +393,28 @@ fn parse_block(
 mod tests {
     use super::*;
 
+    fn hit(rendered: &[u8], lines: usize, devices: usize) -> Option<Hit<'_>> {
+        Some(Hit {
+            rendered,
+            lines,
+            devices,
+        })
+    }
+
     #[test]
     fn remembers_and_compares_whole_blocks() {
         // Every block hashes alike: only the comparison tells them apart.
         let mut m = BlockMemo::with_limits(16, 1 << 20, |_| 7);
         let h = m.hash(b"block a\n");
         assert!(m.get(h, b"block a\n").is_none());
-        m.insert(h, b"block a\n", b"out a", 1);
-        m.insert(h, b"block b\n", b"out b", 2);
-        m.insert(h, b"block\n", b"out c", 3);
-        assert_eq!(m.get(h, b"block b\n"), Some((&b"out b"[..], 2)));
-        assert_eq!(m.get(h, b"block a\n"), Some((&b"out a"[..], 1)));
-        assert_eq!(m.get(h, b"block\n"), Some((&b"out c"[..], 3)));
+        m.insert(h, b"block a\n", b"out a", 1, 1);
+        m.insert(h, b"block b\n", b"out b", 2, 1);
+        m.insert(h, b"block\n", b"out c", 3, 2);
+        assert_eq!(m.get(h, b"block b\n"), hit(b"out b", 2, 1));
+        assert_eq!(m.get(h, b"block a\n"), hit(b"out a", 1, 1));
+        assert_eq!(m.get(h, b"block\n"), hit(b"out c", 3, 2));
         assert!(m.get(h, b"block c\n").is_none());
+        assert!(m.get(h, b"block a").is_none());
     }
 
     #[test]
@@ -334,7 +422,7 @@ mod tests {
         let mut m = BlockMemo::with_limits(4, 1 << 20, hash_block);
         for i in 0..6 {
             let b = format!("block {i}\n");
-            m.insert(m.hash(b.as_bytes()), b.as_bytes(), b"x", 1);
+            m.insert(m.hash(b.as_bytes()), b.as_bytes(), b"x", 1, 1);
         }
         assert_eq!(m.resets, 1);
         assert_eq!(m.entries.len(), 2);
@@ -342,27 +430,84 @@ mod tests {
         assert!(m.get(hash_block(b"block 5\n"), b"block 5\n").is_some());
 
         let mut m = BlockMemo::with_limits(1000, 160, hash_block);
-        m.insert(1, b"0123456789", b"", 1); // 10 bytes: kept
+        m.insert(1, b"0123456789", b"", 1, 1); // 10 bytes: kept
         assert!(m.get(1, b"0123456789").is_some());
-        m.insert(2, &[b'x'; 11], b"", 1); // over a sixteenth of the bound: not kept
+        m.insert(2, &[b'x'; 11], b"", 1, 1); // over a sixteenth of the bound: not kept
         assert!(m.get(2, &[b'x'; 11]).is_none());
-        for i in 0..20u64 {
-            m.insert(10 + i, &[i as u8; 10], b"", 1);
+        for i in 0..20u8 {
+            m.insert(10 + u64::from(i), &[i; 10], b"", 1, 1);
         }
         assert!(m.resets >= 1);
         assert!(m.bytes.len() <= 160);
     }
 
     #[test]
-    fn blocks_start_where_devices_start() {
-        let text = b"noise\n00:00.0 Host bridge: X\n\tControl: I/O+\n\n\
-                     00:01.0 not a device title\n0000:00:02.0 VGA: Y\n\tStatus: Cap+\n";
-        let starts: Vec<usize> = device_starts(text).collect();
+    fn blocks_start_at_devices_after_blank_lines() {
+        let text = b"noise\n00:00.0 Host bridge: X\n\tControl: I/O+\n\n\n\
+                     00:01.0 not a device title\n\n0000:00:02.0 VGA: Y\n00:03.0 Z: W\n\n\n";
         let at = |s: &str| {
             text.windows(s.len())
                 .position(|w| w == s.as_bytes())
                 .unwrap_or(usize::MAX)
         };
-        assert_eq!(starts, vec![at("00:00.0"), at("0000:00:02.0")]);
+        let starts: Vec<usize> = block_starts(text).collect();
+        assert_eq!(starts, vec![at("0000:00:02.0")]);
+    }
+
+    #[test]
+    fn quick_device_start_agrees_with_the_full_rule() {
+        let full =
+            |l: &[u8]| l.len() <= MAX_LINE_LEN && line_text(l).is_some_and(|t| starts_device(&t));
+        let mut lines: Vec<Vec<u8>> = [
+            &b"00:00.0 Host bridge: Intel"[..],
+            b"0000:17:00.0 3D controller: NVIDIA",
+            b"17:1f.7 Class 0604",
+            b"17:20.0 Bridge: X",
+            b"17:00.8 Bridge: X",
+            b"17:00.0 not a title",
+            b"17:00.0 ",
+            b"17:00.0 \r",
+            b"17:00.0 \t\x0b: x \r",
+            b"17:00.0\tBridge: X",
+            b"17:00.0 Bridge: \x00",
+            b"17:00.0 Bridge: \xff\xfe",
+            b"17:00.0 Br\xc3\xa9dge: X",
+            b"ABCD:EF:1A.3 Ethernet: Y",
+            b"10000:00:02.0 X: Y",
+            b"00:01.0/01:00.0 PCI bridge: X",
+            b"00: 86 80 3c 0d",
+            b"\t00:00.0 Host bridge: X",
+            b" 00:00.0 Host bridge: X",
+            b"",
+        ]
+        .iter()
+        .map(|l| l.to_vec())
+        .collect();
+        let mut long = b"00:00.0 Host bridge: ".to_vec();
+        long.resize(MAX_LINE_LEN + 1, b'x');
+        lines.push(long);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
+        for sub in ["vvv", "gpu-servers", "faulty", "hex"] {
+            for e in std::fs::read_dir(root.join(sub))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let bytes = std::fs::read(e.path()).unwrap_or_default();
+                lines.extend(bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec));
+            }
+        }
+        assert!(lines.len() > 10_000, "corpus not found");
+        for l in &lines {
+            if let Some(quick) = quick_device_start(l) {
+                assert_eq!(quick, full(l), "{}", String::from_utf8_lossy(l));
+            }
+            assert_eq!(
+                is_device_start(l),
+                full(l),
+                "{}",
+                String::from_utf8_lossy(l)
+            );
+        }
     }
 }

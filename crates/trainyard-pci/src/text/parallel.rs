@@ -2,7 +2,7 @@
 //! input order.
 //!
 //! The input is cut into pieces of about [`Options::piece_bytes`] at lines that start a
-//! device ([`starts_device`]): everything before such a line belongs to earlier devices, so
+//! device ([`super::starts_device`]): everything before such a line belongs to earlier devices, so
 //! each piece parses on its own exactly as it would inside the whole stream (lines numbered
 //! from the piece's first line, `pdsh` decided by the stream's start). Worker threads parse
 //! pieces and turn their devices into the caller's output (`T`); the calling thread reads,
@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::sync::Mutex;
 
 use super::block_memo::{self, BlockMemo};
-use super::parser::{pdsh_decision, starts_device, Diagnostic};
+use super::parser::{pdsh_decision, Diagnostic};
 use super::reader::{line_text, LspciReader, ParseError, ParseErrorKind, MAX_LINE_LEN};
 use crate::device::Device;
 
@@ -327,23 +327,25 @@ struct Cutter {
 impl Cutter {
     /// Reads until `buf` holds `want` bytes; returns whether the input has ended.
     fn fill<R: BufRead>(&mut self, input: &mut R, want: usize) -> bool {
-        while self.buf.len() < want {
-            let available = match input.fill_buf() {
-                Ok(a) => a,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.io_error = Some(e.to_string());
-                    return true;
-                }
-            };
-            if available.is_empty() {
-                return true;
+        let Some(missing) = want.checked_sub(self.buf.len()).filter(|&n| n > 0) else {
+            return false;
+        };
+        self.buf.reserve(missing);
+        // `read_to_end` reads into `buf`'s spare capacity, and a `BufReader` hands large
+        // reads straight to its source: the bytes are not copied through the reader's
+        // buffer first (that copy was most of this thread's work). It retries interrupted
+        // reads and keeps what it read before an error.
+        match input
+            .by_ref()
+            .take(missing as u64)
+            .read_to_end(&mut self.buf)
+        {
+            Ok(n) => n < missing,
+            Err(e) => {
+                self.io_error = Some(e.to_string());
+                true
             }
-            let n = available.len();
-            self.buf.extend_from_slice(available);
-            input.consume(n);
         }
-        false
     }
 
     /// What the lines read so far decide about `pdsh` prefixes (complete lines, and at the
@@ -379,10 +381,7 @@ impl Cutter {
             if nl < self.checked {
                 break;
             }
-            let line = &self.buf[nl + 1..line_end];
-            if line.len() <= MAX_LINE_LEN
-                && line_text(line).is_some_and(|text| starts_device(&text))
-            {
+            if block_memo::is_device_start(&self.buf[nl + 1..line_end]) {
                 return Some(nl + 1);
             }
             line_end = nl;
