@@ -207,3 +207,123 @@ fn a_worker_panic_is_raised_not_waited_for() {
     }));
     assert!(result.is_err());
 }
+
+/// A rendering that shows everything `--format fields` does and more (identity, driver,
+/// capability titles), but not the device's line, as [`parallel::parse_parallel_rendered`]
+/// requires.
+fn render(dev: &Device, out: &mut Vec<u8>) {
+    let mut probe = dev.clone();
+    probe.line = None;
+    out.extend_from_slice(format!("{probe:?}\n").as_bytes());
+}
+
+/// Parses `data` with [`parallel::parse_parallel_rendered`] and checks the output, errors
+/// and diagnostics against sequential parsing in the same mode.
+fn check_rendered(data: &[u8], threads: usize, piece_bytes: usize, max_piece_bytes: usize) {
+    for fields_only in [false, true] {
+        let want = if fields_only {
+            support::fuzz_harness::parse_fields_only(data)
+        } else {
+            parse_reader(data)
+        };
+        let mut want_out = Vec::new();
+        for d in &want.devices {
+            render(d, &mut want_out);
+        }
+        let opts = parallel::Options {
+            threads,
+            piece_bytes,
+            max_piece_bytes,
+            fields_only,
+        };
+        let (mut out, mut devices, mut got) = (Vec::new(), 0, ParseOutput::default());
+        let result: Result<(), ()> =
+            parallel::parse_parallel_rendered(data, opts, Vec::new, render, |piece| {
+                out.extend_from_slice(&piece.output);
+                devices += piece.devices;
+                got.errors.extend(piece.errors);
+                got.diagnostics.extend(piece.diagnostics);
+                Ok(())
+            });
+        assert!(result.is_ok());
+        assert_eq!(got.errors, want.errors);
+        assert_eq!(got.diagnostics, want.diagnostics);
+        assert_eq!(devices, want.devices.len());
+        assert!(out == want_out, "rendered output differs");
+    }
+}
+
+/// The corpus repeated, with damaged lines inside device blocks that occur several times
+/// (each occurrence must report its own line), a block followed by stray text, a broken
+/// hex row, plain `lspci` lines (devices without blank lines between them), and a
+/// truncated repeat of a block at the end.
+fn repeated_with_damage() -> Vec<u8> {
+    let block = b"0000:17:00.0 3D controller: NVIDIA Corporation Device 2330 (rev a1)\n\
+                  \tSubsystem: NVIDIA Corporation Device 16c1\n\
+                  \tControl: I/O- Mem+ BusMaster+ SpecCycle- MemWINV- VGASnoop- ParErr+\n\
+                  \tStatus: Cap+ 66MHz- UDF- FastB2B- ParErr- DEVSEL=fast >TAbort-\n\
+                  \tKernel driver in use: nvidia\n\n";
+    let with = |extra: &[u8]| {
+        let mut b = block.to_vec();
+        let at = b.iter().position(|&c| c == b'\n').map_or(0, |i| i + 1);
+        b.splice(at..at, extra.iter().copied());
+        b
+    };
+    let mut long = b"\t".to_vec();
+    long.resize(5000, b'y');
+    long.push(b'\n');
+    let damaged = [
+        with(b"\tGarbage \x00 here\n"),
+        with(&long),
+        with(b"\tBad \xff\xfe\xfd utf\n"),
+        with(b"00: 86 80 zz 0d 06 04 10 00 00 00 04 06 10 00 81 00\n"),
+        [&block[..], b"stray text after the blank line\n\n"].concat(),
+        b"00:00.0 Host bridge: X\n00:01.0 PCI bridge: Y\n00:02.0 VGA: Z\n\n".to_vec(),
+    ];
+    let corpus = corpus();
+    let mut data = b"noise before the first device\n".to_vec();
+    for round in 0..3 {
+        for (i, f) in corpus.iter().enumerate() {
+            data.extend_from_slice(f);
+            if !data.ends_with(b"\n") {
+                data.push(b'\n');
+            }
+            if i % 7 == round {
+                data.extend_from_slice(&damaged[i % damaged.len()]);
+                data.extend_from_slice(block);
+            }
+        }
+        for d in &damaged {
+            data.extend_from_slice(d);
+        }
+    }
+    data.extend_from_slice(&block[..block.len() - 2]);
+    data
+}
+
+#[test]
+fn rendered_pieces_agree_with_sequential_parsing() {
+    let data = repeated_with_damage();
+    for threads in [1, 2] {
+        // Many cuts (pieces smaller than a device), a few, and a fall back to one thread
+        // part way through.
+        check_rendered(&data, threads, 64, 1 << 30);
+        check_rendered(&data, threads, 5000, 1 << 30);
+        check_rendered(&data, threads, 1 << 20, 1 << 30);
+        check_rendered(&data, threads, 64, 3000);
+    }
+    for f in corpus() {
+        check_rendered(&f, 2, 300, 1 << 20);
+    }
+    for data in [
+        &b""[..],
+        b"\n\n",
+        b"garbage only\n",
+        b"node1: 00:00.0 Host bridge: X\nnode1: \tControl: I/O+\n",
+        b"00:00.0 Host bridge: X",
+        b"00:00.0 Host bridge: X\n\n00:00.0 Host bridge: X\n\n",
+    ] {
+        check_rendered(data, 2, 1, 2);
+        check_rendered(data, 1, 1 << 20, 1 << 21);
+    }
+}

@@ -82,7 +82,16 @@ where
     let parse = |_: &mut (), bytes: &[u8], lines_before, pdsh| {
         parse_piece(bytes, lines_before, pdsh, opts.fields_only, &init, &each)
     };
-    run(input, opts, &init, || (), parse, &each, emit)
+    run(
+        input,
+        opts,
+        &init,
+        || (),
+        parse,
+        &each,
+        Lines::Absolute,
+        emit,
+    )
 }
 
 /// [`parse_parallel`] for output that is bytes rendered from each device: `render` appends
@@ -115,7 +124,29 @@ where
             &render,
         )
     };
-    run(input, opts, &init, BlockMemo::default, parse, &each, emit)
+    // Rendered output does not show line numbers, so only errors and diagnostics need
+    // them right, and they are shifted when their piece is emitted.
+    run(
+        input,
+        opts,
+        &init,
+        BlockMemo::default,
+        parse,
+        &each,
+        Lines::Relative,
+        emit,
+    )
+}
+
+/// How pieces number their lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    /// From the input's start: the reading thread counts every piece's lines before
+    /// handing it out (devices carry their line, [`Device::line`]).
+    Absolute,
+    /// From the piece's start, errors and diagnostics shifted when the piece is emitted:
+    /// saves the reading thread a pass over every byte, but devices' `line` is relative.
+    Relative,
 }
 
 /// The engine behind both entry points: pieces are parsed by `parse` with a state from
@@ -129,6 +160,7 @@ fn run<R, T, S, E>(
     // A piece's bytes, the lines before it and `pdsh` -> the piece and its last line.
     parse: impl Fn(&mut S, &[u8], usize, Option<bool>) -> (Piece<T>, usize) + Sync,
     each: &(impl Fn(&mut T, Device) + Sync),
+    lines: Lines,
     mut emit: impl FnMut(Piece<T>) -> Result<(), E>,
 ) -> Result<(), E>
 where
@@ -138,6 +170,7 @@ where
     let threads = opts.threads.max(1);
     let mut cutter = Cutter {
         piece_bytes: opts.piece_bytes,
+        count_lines: lines == Lines::Absolute,
         ..Cutter::default()
     };
     let mut done = cutter.fill(&mut input, opts.piece_bytes);
@@ -157,7 +190,10 @@ where
     let inline = threads == 1;
     let (state, parse) = (&state, &parse);
 
-    let mut order = InOrder::default();
+    let mut order = InOrder {
+        relative: lines == Lines::Relative,
+        ..InOrder::default()
+    };
     let (job_tx, job_rx) = mpsc::channel::<(usize, Vec<u8>, usize)>();
     let job_rx = Mutex::new(job_rx);
     let (out_tx, out_rx) = mpsc::channel::<Done<T>>();
@@ -253,7 +289,8 @@ where
         } else {
             LspciReader::new(chained)
         };
-        let mut reader = reader.piece(cutter.lines_before, pdsh);
+        // Every piece has been emitted: the last one ended the line before the rest.
+        let mut reader = reader.piece(order.end_line, pdsh);
         let mut piece = empty_piece(init);
         while let Some(item) = reader.next() {
             match item {
@@ -309,8 +346,11 @@ where
 #[derive(Default)]
 struct Cutter {
     buf: Vec<u8>,
-    /// Lines in everything handed out before `buf`.
+    /// Lines in everything handed out before `buf`, when counted.
     lines_before: usize,
+    /// Whether pieces' lines are counted ([`Lines::Absolute`]); else every piece numbers
+    /// its lines from 0.
+    count_lines: bool,
     /// `buf[..checked]` holds no device start after its first line (see `cut_point`).
     checked: usize,
     /// Lines of `buf` already checked for the `pdsh` decision.
@@ -399,7 +439,9 @@ impl Cutter {
         self.buf.truncate(cut);
         let piece = std::mem::replace(&mut self.buf, rest);
         let before = self.lines_before;
-        self.lines_before += memchr::memchr_iter(b'\n', &piece).count();
+        if self.count_lines {
+            self.lines_before += memchr::memchr_iter(b'\n', &piece).count();
+        }
         self.checked = 0;
         self.decided_upto = self.decided_upto.saturating_sub(cut);
         (piece, before)
@@ -425,6 +467,8 @@ struct InOrder<T> {
     devices: usize,
     /// Last line of the last piece emitted.
     end_line: usize,
+    /// Whether pieces number their lines from 0 ([`Lines::Relative`]).
+    relative: bool,
 }
 
 impl<T> Default for InOrder<T> {
@@ -434,6 +478,7 @@ impl<T> Default for InOrder<T> {
             waiting: BTreeMap::new(),
             devices: 0,
             end_line: 0,
+            relative: false,
         }
     }
 }
@@ -484,12 +529,19 @@ impl<T> InOrder<T> {
     /// Emits `piece`, whose turn it is and whose last line is `end_line`.
     fn emit_now<E>(
         &mut self,
-        piece: Piece<T>,
+        mut piece: Piece<T>,
         end_line: usize,
         emit: &mut impl FnMut(Piece<T>) -> Result<(), E>,
     ) -> Result<(), E> {
         self.devices += piece.devices;
-        self.end_line = end_line;
+        self.end_line = if self.relative {
+            let offset = self.end_line;
+            piece.errors.iter_mut().for_each(|e| e.line += offset);
+            piece.diagnostics.iter_mut().for_each(|d| d.line += offset);
+            offset + end_line
+        } else {
+            end_line
+        };
         emit(piece)
     }
 }
