@@ -271,9 +271,10 @@ fn parse(args: &PciArgs) -> anyhow::Result<Exit> {
         Ok(())
     };
     let render = |dev: &Device, out: &mut Vec<u8>| format_device(format, color, dev, out);
-    if format == Format::Fields {
-        // Settings lines do not depend on where a device stands (its line number), so the
-        // parser may reuse the output of a device block it has seen before.
+    if format != Format::Json {
+        // Settings lines and the human view do not show where a device stands (its line
+        // number, which JSON has), so the parser may reuse the output of a device block it
+        // has seen before.
         parallel::parse_parallel_rendered(reader, opts, new_buffer, render, &mut on_piece)?;
     } else {
         let each = |out: &mut Vec<u8>, dev: Device| render(&dev, out);

@@ -136,19 +136,30 @@ impl BlockMemo {
         self.table.len() - 1
     }
 
-    /// What is remembered about `block`: first compared with the entry after the last one
-    /// found or added, then looked up by hash.
+    /// The entry after the last one found or added, if `rest` starts with its block and
+    /// `ends_block(its length)` says a block ends there; with the block's length. No hash,
+    /// and no search for where the block ends: the entry tells.
+    #[inline]
+    pub(crate) fn predicted(
+        &mut self,
+        rest: &[u8],
+        ends_block: impl FnOnce(usize) -> bool,
+    ) -> Option<(Hit<'_>, usize)> {
+        let e = *self.entries.get(self.next)?;
+        let block = rest.get(..e.block_len)?;
+        if block != &self.bytes[e.start..e.start + e.block_len] || !ends_block(e.block_len) {
+            return None;
+        }
+        self.lookups += 1;
+        self.hits += 1;
+        self.predicted += 1;
+        self.next += 1;
+        Some((self.hit(e), e.block_len))
+    }
+
+    /// What is remembered about `block`, looked up by its hash.
     #[inline]
     pub(crate) fn lookup(&mut self, block: &[u8]) -> Lookup<'_> {
-        if let Some(&e) = self.entries.get(self.next) {
-            if e.block_len == block.len() && &self.bytes[e.start..e.start + e.block_len] == block {
-                self.lookups += 1;
-                self.hits += 1;
-                self.predicted += 1;
-                self.next += 1;
-                return Lookup::Hit(self.hit(e));
-            }
-        }
         let hash = self.hash(block);
         match self.get(hash, block) {
             Some(index) => Lookup::Hit(self.hit(self.entries[index])),
@@ -327,28 +338,63 @@ fn quick_device_start(line: &[u8]) -> Option<bool> {
     Some(title.is_empty() || memchr::memchr(b':', title).is_some() || title.starts_with(b"Class"))
 }
 
-/// Where the memo's blocks of `bytes` start, after 0: every line that starts a device
-/// ([`is_device_start`]) right after a blank line, as `lspci -v` separates devices.
+/// Where memo blocks start: lines that start a device ([`is_device_start`]) right after a
+/// blank line, as `lspci -v` separates devices, and the start of a piece.
 ///
 /// Finding blank lines is a vector search for `\n\n`, where visiting every line to look for
 /// device starts cost more than the rest of a memo hit. Device starts that follow no blank
 /// line (plain `lspci` output) stay inside a block, which then holds several devices: still
 /// a piece of input that parses on its own, remembered whole if it repeats.
-fn block_starts(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let mut last = 0usize;
-    memchr::memmem::find_iter(bytes, b"\n\n").filter_map(move |i| {
-        // The line after the run of blank lines this one belongs to.
-        let mut start = i + 2;
-        while bytes.get(start) == Some(&b'\n') {
-            start += 1;
+struct Blocks<'a> {
+    bytes: &'a [u8],
+    blank_line: memchr::memmem::Finder<'static>,
+}
+
+impl<'a> Blocks<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            blank_line: memchr::memmem::Finder::new(b"\n\n"),
         }
-        if start <= last || start >= bytes.len() {
-            return None;
+    }
+
+    /// Whether a block starts at `at` (a line start after 0), or the bytes end there.
+    fn ends_block(&self, at: usize) -> bool {
+        let b = self.bytes;
+        at == b.len()
+            || (at >= 2
+                && b[at - 2] == b'\n'
+                && b[at - 1] == b'\n'
+                && b.get(at) != Some(&b'\n')
+                && self.device_line_at(at))
+    }
+
+    /// Whether the line at `at` starts a device.
+    fn device_line_at(&self, at: usize) -> bool {
+        let rest = self.bytes.get(at..).unwrap_or_default();
+        is_device_start(&rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())])
+    }
+
+    /// The end of the block that starts at `from`: the next block start, or the end.
+    fn end_of(&self, from: usize) -> usize {
+        let b = self.bytes;
+        let mut search = from;
+        while let Some(i) = self.blank_line.find(&b[search..]) {
+            // The line after the run of blank lines this one begins.
+            let mut start = search + i + 2;
+            while b.get(start) == Some(&b'\n') {
+                start += 1;
+            }
+            if start >= b.len() {
+                break;
+            }
+            if self.device_line_at(start) {
+                return start;
+            }
+            search = start;
         }
-        last = start;
-        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |n| start + n);
-        is_device_start(&bytes[start..end]).then_some(start)
-    })
+        b.len()
+    }
 }
 
 /// Parses one piece (which starts at line `lines_before + 1`) block by block, rendering
@@ -378,15 +424,27 @@ pub(crate) fn parse_piece(
     };
     let mut line_no = lines_before;
     let use_memo = pdsh == Some(false);
-    let mut starts = std::iter::once(0).chain(block_starts(bytes)).peekable();
-    while let Some(start) = starts.next() {
-        let end = starts.peek().copied().unwrap_or(bytes.len());
+    let blocks = Blocks::new(bytes);
+    let mut start = 0;
+    while start < bytes.len() {
+        // A block must start at a device (the input's first block may not).
+        let memo_ok = use_memo && (start > 0 || blocks.device_line_at(0));
+        // Repeated input repeats in order: first try the entry after the last one found.
+        if memo_ok {
+            let hit = memo.predicted(&bytes[start..], |len| blocks.ends_block(start + len));
+            if let Some((hit, len)) = hit {
+                piece.output.extend_from_slice(hit.rendered);
+                piece.devices += hit.devices;
+                line_no += hit.lines;
+                start += len;
+                continue;
+            }
+        }
+        let end = blocks.end_of(start);
         let block = &bytes[start..end];
-        // A block must start at a device (the input's first block may not), and one
-        // without its newline ends the input: it parses with a `Truncated` error.
-        let starts_at_device = start > 0
-            || is_device_start(&block[..memchr::memchr(b'\n', block).unwrap_or(block.len())]);
-        let memo_hash = if use_memo && block.ends_with(b"\n") && starts_at_device {
+        start = end;
+        // A block without its newline ends the input: it parses with a `Truncated` error.
+        let memo_hash = if memo_ok && block.ends_with(b"\n") {
             match memo.lookup(block) {
                 Lookup::Hit(hit) => {
                     piece.output.extend_from_slice(hit.rendered);
@@ -451,6 +509,10 @@ mod tests {
 
     /// What `m` remembers about `block`: output, lines, devices.
     fn found(m: &mut BlockMemo, block: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
+        if let Some((h, len)) = m.predicted(block, |len| len == block.len()) {
+            assert_eq!(len, block.len());
+            return Some((h.rendered.to_vec(), h.lines, h.devices));
+        }
         match m.lookup(block) {
             Lookup::Hit(h) => Some((h.rendered.to_vec(), h.lines, h.devices)),
             Lookup::Miss(hash) => {
@@ -573,8 +635,14 @@ mod tests {
                 .position(|w| w == s.as_bytes())
                 .unwrap_or(usize::MAX)
         };
-        let starts: Vec<usize> = block_starts(text).collect();
-        assert_eq!(starts, vec![at("0000:00:02.0")]);
+        let blocks = Blocks::new(text);
+        assert_eq!(blocks.end_of(0), at("0000:00:02.0"));
+        assert_eq!(blocks.end_of(at("0000:00:02.0")), text.len());
+        let ends: Vec<usize> = (0..=text.len()).filter(|&i| blocks.ends_block(i)).collect();
+        assert_eq!(ends, vec![at("0000:00:02.0"), text.len()]);
+        let lead = b"\n\n00:00.0 Host bridge: X\n";
+        assert_eq!(Blocks::new(lead).end_of(0), 2);
+        assert!(Blocks::new(lead).ends_block(2));
     }
 
     #[test]

@@ -2,12 +2,18 @@
 //! input order.
 //!
 //! The input is cut into pieces of about [`Options::piece_bytes`] at lines that start a
-//! device ([`super::starts_device`]): everything before such a line belongs to earlier devices, so
-//! each piece parses on its own exactly as it would inside the whole stream (lines numbered
-//! from the piece's first line, `pdsh` decided by the stream's start). Worker threads parse
-//! pieces and turn their devices into the caller's output (`T`); the calling thread reads,
-//! cuts, and hands finished pieces to the caller in input order. At most two pieces per
-//! worker are in flight, so memory stays at a few pieces whatever the input size.
+//! device ([`super::starts_device`]): everything before such a line belongs to earlier
+//! devices, so each piece parses on its own exactly as it would inside the whole stream
+//! (`pdsh` decided by the stream's start). Worker threads parse pieces and turn their
+//! devices into the caller's output (`T`); the calling thread reads, cuts, and hands
+//! finished pieces to the caller in input order. At most two pieces per worker are in
+//! flight, so memory stays at a few pieces whatever the input size. With one thread the
+//! calling thread parses the pieces itself.
+//!
+//! [`parse_parallel_rendered`] is the variant for output rendered to bytes (`pci parse
+//! --format fields`): its workers parse a piece device block by device block and remember
+//! each block's rendered output, so a block that repeats earlier input is copied, not
+//! parsed (module `block_memo`).
 //!
 //! `pdsh` streams (hosts interleave, so no line ends every open device) and inputs where no
 //! device starts within [`Options::max_piece_bytes`] are parsed on the calling thread from
@@ -98,10 +104,12 @@ where
 /// a device's output to the piece's buffer (which starts as `init()`).
 ///
 /// Each worker keeps a memo of device blocks it has parsed and their rendered output
-/// ([`super::block_memo`]): a block seen before is not parsed again, its earlier output is
+/// (module `block_memo`): a block seen before is not parsed again, its earlier output is
 /// copied. So `render` must give the same bytes for devices parsed from the same text
-/// wherever it stands: it must not use [`Device::line`]. Errors and diagnostics are exactly
-/// those of [`parse_parallel`].
+/// wherever it stands: it must not use [`Device::line`] (which is counted from the start
+/// of the device's piece here). Errors and diagnostics are exactly those of
+/// [`parse_parallel`], with the same line numbers; without `pdsh` prefixes the output is
+/// the concatenation of `render` over its devices.
 pub fn parse_parallel_rendered<R, E>(
     input: R,
     opts: Options,
