@@ -91,10 +91,9 @@ where
     run(
         input,
         opts,
-        &init,
+        (&init, &each),
         || (),
         parse,
-        &each,
         Lines::Absolute,
         emit,
     )
@@ -134,13 +133,13 @@ where
     };
     // Rendered output does not show line numbers, so only errors and diagnostics need
     // them right, and they are shifted when their piece is emitted.
+    let fallback = (&init, &each);
     run(
         input,
         opts,
-        &init,
+        fallback,
         BlockMemo::default,
         parse,
-        &each,
         Lines::Relative,
         emit,
     )
@@ -159,15 +158,14 @@ enum Lines {
 
 /// The engine behind both entry points: pieces are parsed by `parse` with a state from
 /// `state()` per worker (on the calling thread when `opts.threads` is 1); what cannot be cut
-/// into pieces is parsed on the calling thread with `init` and `each`.
+/// into pieces is parsed on the calling thread with `fallback`'s `init` and `each`.
 fn run<R, T, S, E>(
     mut input: R,
     opts: Options,
-    init: &(impl Fn() -> T + Sync),
+    (init, each): (&(impl Fn() -> T + Sync), &(impl Fn(&mut T, Device) + Sync)),
     state: impl Fn() -> S + Sync,
     // A piece's bytes, the lines before it and `pdsh` -> the piece and its last line.
     parse: impl Fn(&mut S, &[u8], usize, Option<bool>) -> (Piece<T>, usize) + Sync,
-    each: &(impl Fn(&mut T, Device) + Sync),
     lines: Lines,
     mut emit: impl FnMut(Piece<T>) -> Result<(), E>,
 ) -> Result<(), E>
