@@ -25,13 +25,15 @@
 //! shifts the lines below it, those blocks are parsed again.
 //!
 //! # Memory
-//! Bounded per thread by [`MEMO_BYTES`] of block text (plus the devices parsed from it, a
-//! small multiple). When the memo is full, the blocks not used since the last sweep (a
-//! node's serial numbers, counters, addresses) are dropped and the ones other nodes
-//! repeated are kept; if those alone fill half of it, it starts over.
+//! A block is kept only when it turns up a second time (its hash is noted the first time,
+//! in a set of at most [`MAX_SEEN`] hashes), so the blocks that carry a node's serial
+//! numbers never take room. What is kept is bounded per thread by [`MEMO_BYTES`] of block
+//! text (plus the devices parsed from it, a small multiple). When the memo is full, the
+//! blocks not used since the last sweep are dropped and the ones other nodes repeated are
+//! kept; if those alone fill half of it, it starts over.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
 use std::sync::Arc;
 
@@ -45,6 +47,10 @@ use crate::node::{InputKind, Node};
 /// Most bytes of block text one thread's memo holds. A GPU server's distinct blocks are a
 /// few hundred KB; the rest of the room takes the blocks of the nodes in between sweeps.
 pub(crate) const MEMO_BYTES: usize = 8 << 20;
+
+/// Most hashes of blocks seen once remembered per thread (8 bytes each, plus the table);
+/// when full it starts over, which only delays keeping a block that repeats.
+const MAX_SEEN: usize = 1 << 20;
 
 /// Blocks longer than this are parsed but not kept: no real device prints that much, and
 /// one such block would crowd out the rest.
@@ -74,6 +80,8 @@ struct Memo {
     parser: TextParser,
     /// The devices of the node being read, reused.
     devices: Vec<Arc<Device>>,
+    /// Hashes of blocks parsed once and not kept (see [`Memo::seen_before`]).
+    seen: HashSet<u64, FxBuild>,
 }
 
 impl Default for Memo {
@@ -83,6 +91,7 @@ impl Default for Memo {
             bytes: 0,
             parser: TextParser::fields_only(),
             devices: Vec::new(),
+            seen: HashSet::default(),
         }
     }
 }
@@ -186,7 +195,10 @@ impl Memo {
         }
         let device = Arc::new(device);
         self.devices.push(Arc::clone(&device));
-        if text.len() <= MAX_BLOCK_BYTES {
+        // Admitted on its second sighting: a block seen once (a serial number, a counter)
+        // is usually never seen again, and keeping it would only push out the ones that
+        // repeat.
+        if text.len() <= MAX_BLOCK_BYTES && self.seen_before(hash) {
             self.make_room(text.len());
             let old = self.entries.insert(
                 hash,
@@ -246,6 +258,18 @@ impl Memo {
         }
     }
 
+    /// Whether a block of this hash was parsed before (and not kept); notes it if not.
+    fn seen_before(&mut self, hash: u64) -> bool {
+        if self.seen.remove(&hash) {
+            return true;
+        }
+        if self.seen.len() >= MAX_SEEN {
+            self.seen.clear();
+        }
+        self.seen.insert(hash);
+        false
+    }
+
     /// Sweeps the memo when `more` bytes would overfill it.
     fn make_room(&mut self, more: usize) {
         if self.bytes + more <= MEMO_BYTES {
@@ -297,15 +321,17 @@ mod tests {
     }
 
     #[test]
-    fn a_server_reads_the_same_through_the_memo_twice() {
+    fn a_server_reads_the_same_through_the_memo_and_shares_repeats() {
         let text = std::fs::read(TEMPLATE).expect("fixture");
         let plain = read_input("n1", &text[..]).expect("text");
         let first = read_clean_text("n1", &text).expect("clean");
         same(&first, &plain);
         let second = read_clean_text("n1", &text).expect("clean");
         same(&second, &plain);
-        // The second read shares every device with the first.
-        for (a, b) in first.nodes[0].devices.iter().zip(&second.nodes[0].devices) {
+        // Kept on the second sighting: the third read shares every device with the second.
+        let third = read_clean_text("n1", &text).expect("clean");
+        same(&third, &plain);
+        for (a, b) in second.nodes[0].devices.iter().zip(&third.nodes[0].devices) {
             assert!(Arc::ptr_eq(a, b));
         }
     }
@@ -313,6 +339,7 @@ mod tests {
     #[test]
     fn a_block_on_another_line_is_not_shared() {
         let text = std::fs::read_to_string(TEMPLATE).expect("fixture");
+        let _ = read_clean_text("n1", text.as_bytes()).expect("clean");
         let first = read_clean_text("n1", text.as_bytes()).expect("clean");
         // Dropping the first device shifts every line below it.
         let cut = text
@@ -351,14 +378,21 @@ mod tests {
     #[test]
     fn the_memo_stays_bounded() {
         let mut memo = Memo::default();
+        let mut kept = 0;
         for i in 0..200_000u32 {
             let text = format!(
                 "00:00.0 Host bridge: X\n\tSerial: {i:08}{}\n\n",
                 "x".repeat(64)
             );
-            assert!(memo.read("n", text.as_bytes()).is_some());
+            // Each block twice: the second sighting keeps it.
+            for _ in 0..2 {
+                assert!(memo.read("n", text.as_bytes()).is_some());
+            }
+            kept = kept.max(memo.entries.len());
             assert!(memo.bytes <= MEMO_BYTES, "{} bytes", memo.bytes);
+            assert!(memo.seen.len() <= MAX_SEEN);
         }
+        assert!(kept > 1000, "{kept} blocks kept at most");
         assert!(memo.entries.len() < 200_000);
     }
 }
