@@ -161,18 +161,80 @@ fn stdout_printer(format: Format, name: &str) -> anyhow::Result<Printer<impl Wri
     // Only the human format colours anything. For fields and JSON into a pipe or file there
     // is nothing to strip, and the stripping adapter scanned every output byte (a tenth of
     // `pci parse --format fields` time); a terminal still gets the adapter.
-    let stream = if format != Format::Human && !std::io::IsTerminal::is_terminal(&stdout) {
-        anstream::AutoStream::always_ansi(stdout)
+    let (stream, strip) = if format != Format::Human && !std::io::IsTerminal::is_terminal(&stdout)
+    {
+        (anstream::AutoStream::always_ansi(stdout), false)
+    } else if anstream::AutoStream::choice(&stdout) == anstream::ColorChoice::Never {
+        // Where the adapter would strip (human output into a pipe or file), strip only what
+        // needs it: see `StripUnlessPlain`.
+        (anstream::AutoStream::always_ansi(stdout), true)
     } else {
-        anstream::AutoStream::auto(stdout)
+        (anstream::AutoStream::auto(stdout), false)
     };
-    let color = !matches!(stream.current_choice(), anstream::ColorChoice::Never);
+    let color = !strip && !matches!(stream.current_choice(), anstream::ColorChoice::Never);
+    let stream = StripUnlessPlain {
+        inner: stream,
+        strip: strip.then(anstream::adapter::StripBytes::new),
+        stripping: false,
+    };
     Printer::begin(
         std::io::BufWriter::with_capacity(1 << 16, stream),
         format,
         name,
         color,
     )
+}
+
+/// Strips escape sequences and control characters from what it writes, as
+/// `anstream::AutoStream` does for output that cannot show colour, but passes buffers of
+/// plain text (printable ASCII, tabs, newlines: all of a decoded device's human view)
+/// through unscanned by the escape parser, which cost a third of `pci decode`'s human
+/// format. Once a buffer needed stripping, everything after it is stripped too, so an
+/// escape sequence cut between buffers is handled exactly as the adapter would.
+struct StripUnlessPlain<W: Write> {
+    inner: W,
+    /// The stripper's state, when this stream strips at all.
+    strip: Option<anstream::adapter::StripBytes>,
+    /// Whether a buffer needed stripping (from then on every buffer is stripped).
+    stripping: bool,
+}
+
+/// Bytes that stripping keeps as they are in any state it can be in between plain buffers.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'\t' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
+
+impl<W: Write> Write for StripUnlessPlain<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let Some(strip) = &mut self.strip else {
+            return self.inner.write_all(buf);
+        };
+        if !self.stripping && buf.iter().all(|&b| PLAIN[usize::from(b)]) {
+            return self.inner.write_all(buf);
+        }
+        self.stripping = true;
+        for printable in strip.strip_next(buf) {
+            self.inner.write_all(printable)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Prints problems to stderr as `FILE:LINE: message` and returns whether any is an error.
