@@ -115,7 +115,8 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, dev: &mut Device) {
         let latency = cfg.u8(0x0d).unwrap_or(0);
         let cache_line = cfg.u8(0x0c).unwrap_or(0);
         let mut text = line_fmt::line_buf();
-        let _ = write!(text, "Latency: {latency}");
+        text.push_str("Latency: ");
+        line_fmt::push_dec(&mut text, u64::from(latency));
         if htype == 0 {
             let min_gnt = u32::from(cfg.u8(0x3e).unwrap_or(0));
             let max_lat = u32::from(cfg.u8(0x3f).unwrap_or(0));
@@ -284,7 +285,9 @@ fn bars(cfg: &Cfg<'_>, cmd: u32, count: u16, lines: &mut Vec<Line>) {
             continue;
         }
         let mut text = line_fmt::line_buf();
-        let _ = write!(text, "Region {index}: ");
+        text.push_str("Region ");
+        line_fmt::push_dec(&mut text, index as u64);
+        text.push_str(": ");
         if flg & 1 != 0 {
             let addr = pos & !3;
             text.push_str("I/O ports at ");
@@ -314,7 +317,11 @@ fn bars(cfg: &Cfg<'_>, cmd: u32, count: u16, lines: &mut Vec<Line>) {
                 _ => "type 3",
             };
             let pre = if flg & 8 != 0 { "" } else { "non-" };
-            let _ = write!(text, " ({width}, {pre}prefetchable)");
+            text.push_str(" (");
+            text.push_str(width);
+            text.push_str(", ");
+            text.push_str(pre);
+            text.push_str("prefetchable)");
             if cmd & 2 == 0 {
                 text.push_str(" [disabled]");
             }
@@ -373,7 +380,9 @@ fn range(prefix: &str, base: u64, limit: u64, bits: usize) -> Line {
     } else {
         text.push_str(" [disabled]");
     }
-    let _ = write!(text, " [{bits}-bit]");
+    text.push_str(" [");
+    line_fmt::push_dec(&mut text, bits as u64);
+    text.push_str("-bit]");
     Line::reg(text.as_str())
 }
 

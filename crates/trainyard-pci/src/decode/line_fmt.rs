@@ -26,6 +26,54 @@ pub(crate) fn line_buf() -> String {
     String::with_capacity(LINE)
 }
 
+/// Appends `v` in decimal (`{v}`) without the formatting machinery.
+pub(crate) fn push_dec(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
+/// A number in decimal, for [`concat`]: `Dec::new(v).as_str()` is `v.to_string()` without
+/// an allocation or the formatting machinery.
+pub(crate) struct Dec {
+    digits: [u8; 20],
+    at: usize,
+}
+
+impl Dec {
+    /// `v` in decimal.
+    pub(crate) fn new(mut v: u64) -> Self {
+        let mut d = Dec {
+            digits: [0; 20],
+            at: 20,
+        };
+        loop {
+            d.at -= 1;
+            d.digits[d.at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                return d;
+            }
+        }
+    }
+
+    /// The digits.
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(&self.digits[self.at..]).unwrap_or_default()
+    }
+}
+
 /// `format!` with an exactly sized result.
 pub(crate) fn text(args: fmt::Arguments<'_>) -> String {
     if let Some(s) = args.as_str() {
@@ -87,7 +135,14 @@ mod tests {
             assert_eq!(reg(format_args!("R: {s}")).text, format!("R: {s}"));
             assert_eq!(cont(format_args!("{s}{s}")).depth, 1);
         }
-        // Spilling in the middle of an argument keeps everything.
+        let mut n = String::new();
+        for v in [0, 7, 10, 255, 4096, u64::MAX] {
+            n.clear();
+            push_dec(&mut n, v);
+            assert_eq!(n, v.to_string());
+            assert_eq!(Dec::new(v).as_str(), n);
+        }
+        // A long line in several pieces keeps everything.
         let mid = "y".repeat(250);
         assert_eq!(
             text(format_args!("{mid}{mid}{}", 1)),

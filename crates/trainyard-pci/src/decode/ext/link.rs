@@ -120,7 +120,8 @@ pub(crate) fn l1ss_lines(cfg: &Cfg<'_>, off: u16) -> Vec<Line> {
             } else {
                 format!("{}ns", value << (5 * scale))
             };
-            let _ = write!(text, " LTR1.2_Threshold={threshold}");
+            text.push_str(" LTR1.2_Threshold=");
+            text.push_str(&threshold);
         }
         out.push(Line::cont(text.as_str()));
         out.push(line_fmt::reg(format_args!(

@@ -17,29 +17,50 @@ pub(super) fn power_management(cfg: &Cfg<'_>, off: u16) -> Rendered {
     let t = u32::from(cfg.u16(off + 2).unwrap_or(0));
     let version = (t & 7) as u8;
     let mut lines = Vec::with_capacity(3);
-    lines.push(line_fmt::reg(format_args!(
-        "Flags: PMEClk{} DSI{} D1{} D2{} AuxCurrent={}mA PME(D0{},D1{},D2{},D3hot{},D3cold{})",
-        flag(t, 0x8),
-        flag(t, 0x20),
-        flag(t, 0x200),
-        flag(t, 0x400),
-        AUX_MA[((t >> 6) & 7) as usize],
-        flag(t, 0x800),
-        flag(t, 0x1000),
-        flag(t, 0x2000),
-        flag(t, 0x4000),
-        flag(t, 0x8000)
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "Flags: PMEClk",
+            sign(t, 0x8),
+            " DSI",
+            sign(t, 0x20),
+            " D1",
+            sign(t, 0x200),
+            " D2",
+            sign(t, 0x400),
+            " AuxCurrent=",
+            line_fmt::Dec::new(AUX_MA[((t >> 6) & 7) as usize].into()).as_str(),
+            "mA PME(D0",
+            sign(t, 0x800),
+            ",D1",
+            sign(t, 0x1000),
+            ",D2",
+            sign(t, 0x2000),
+            ",D3hot",
+            sign(t, 0x4000),
+            ",D3cold",
+            sign(t, 0x8000),
+            ")",
+        ],
+    ));
     let c = u32::from(cfg.u16(off + 4).unwrap_or(0));
-    lines.push(line_fmt::reg(format_args!(
-        "Status: D{} NoSoftRst{} PME-Enable{} DSel={} DScale={} PME{}",
-        c & 3,
-        flag(c, 0x8),
-        flag(c, 0x100),
-        (c >> 9) & 0xf,
-        (c >> 13) & 3,
-        flag(c, 0x8000)
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "Status: D",
+            line_fmt::Dec::new((c & 3).into()).as_str(),
+            " NoSoftRst",
+            sign(c, 0x8),
+            " PME-Enable",
+            sign(c, 0x100),
+            " DSel=",
+            line_fmt::Dec::new(((c >> 9) & 0xf).into()).as_str(),
+            " DScale=",
+            line_fmt::Dec::new(((c >> 13) & 3).into()).as_str(),
+            " PME",
+            sign(c, 0x8000),
+        ],
+    ));
     let b = u32::from(cfg.u8(off + 6).unwrap_or(0));
     if b != 0 {
         // B2/B3 is stated inverted: the bit set means B2, so `B3+` is the bit clear.
@@ -269,7 +290,8 @@ pub(super) fn sata(cfg: &Cfg<'_>, off: u16) -> Rendered {
             );
         }
         _ => {
-            let _ = write!(title, " BAR??{bar}");
+            title.push_str(" BAR??");
+            line_fmt::push_dec(&mut title, u64::from(bar));
         }
     }
     (title, None, Vec::new())

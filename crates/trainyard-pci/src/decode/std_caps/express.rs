@@ -126,35 +126,33 @@ pub(super) fn power_limit(value: u32, scale: u32) -> String {
 fn device(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     let t = cfg.u32(off + 4).unwrap_or(0);
     let mut devcap = line_fmt::line_buf();
-    let _ = write!(
-        devcap,
-        "DevCap:\tMaxPayload {} bytes, PhantFunc {}",
-        128u32 << (t & 7),
-        (1u32 << ((t >> 3) & 3)) - 1
-    );
+    devcap.push_str("DevCap:\tMaxPayload ");
+    line_fmt::push_dec(&mut devcap, 128u64 << (t & 7));
+    devcap.push_str(" bytes, PhantFunc ");
+    line_fmt::push_dec(&mut devcap, (1u64 << ((t >> 3) & 3)) - 1);
     if matches!(ty, ENDPOINT | LEGACY_ENDPOINT) {
-        let _ = write!(
-            devcap,
-            ", Latency L0s {}, L1 {}",
-            latency_l0s(t >> 6),
-            latency_l1(t >> 9)
-        );
+        devcap.push_str(", Latency L0s ");
+        devcap.push_str(latency_l0s(t >> 6));
+        devcap.push_str(", L1 ");
+        devcap.push_str(latency_l1(t >> 9));
     }
     lines.push(Line::reg(devcap.as_str()));
     let mut cont = line_fmt::line_buf();
-    let _ = write!(cont, "ExtTag{}", flag(t, 0x20));
+    cont.push_str("ExtTag");
+    cont.push(flag(t, 0x20));
     if matches!(ty, ENDPOINT | LEGACY_ENDPOINT | UPSTREAM | PCIE_TO_PCI) {
-        let _ = write!(
-            cont,
-            " AttnBtn{} AttnInd{} PwrInd{}",
-            flag(t, 0x1000),
-            flag(t, 0x2000),
-            flag(t, 0x4000)
-        );
+        cont.push_str(" AttnBtn");
+        cont.push(flag(t, 0x1000));
+        cont.push_str(" AttnInd");
+        cont.push(flag(t, 0x2000));
+        cont.push_str(" PwrInd");
+        cont.push(flag(t, 0x4000));
     }
-    let _ = write!(cont, " RBE{}", flag(t, 0x8000));
+    cont.push_str(" RBE");
+    cont.push(flag(t, 0x8000));
     if matches!(ty, ENDPOINT | LEGACY_ENDPOINT | ROOT_INT_EP) {
-        let _ = write!(cont, " FLReset{}", flag(t, 0x1000_0000));
+        cont.push_str(" FLReset");
+        cont.push(flag(t, 0x1000_0000));
     }
     if matches!(ty, ENDPOINT | UPSTREAM | PCIE_TO_PCI) {
         let _ = write!(
@@ -180,27 +178,35 @@ fn device(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         ],
     ));
     let mut cont = line_fmt::line_buf();
-    let _ = write!(
-        cont,
-        "RlxdOrd{} ExtTag{} PhantFunc{} AuxPwr{} NoSnoop{}",
-        flag(w, 0x10),
-        flag(w, 0x100),
-        flag(w, 0x200),
-        flag(w, 0x400),
-        flag(w, 0x800)
-    );
+    cont.push_str("RlxdOrd");
+    cont.push(flag(w, 0x10));
+    cont.push_str(" ExtTag");
+    cont.push(flag(w, 0x100));
+    cont.push_str(" PhantFunc");
+    cont.push(flag(w, 0x200));
+    cont.push_str(" AuxPwr");
+    cont.push(flag(w, 0x400));
+    cont.push_str(" NoSnoop");
+    cont.push(flag(w, 0x800));
     if ty == PCIE_TO_PCI {
-        let _ = write!(cont, " BrConfRtry{}", flag(w, 0x8000));
+        cont.push_str(" BrConfRtry");
+        cont.push(flag(w, 0x8000));
     }
     if matches!(ty, ENDPOINT | LEGACY_ENDPOINT | ROOT_INT_EP) && t & 0x1000_0000 != 0 {
-        let _ = write!(cont, " FLReset{}", flag(w, 0x8000));
+        cont.push_str(" FLReset");
+        cont.push(flag(w, 0x8000));
     }
     lines.push(Line::cont(cont.as_str()));
-    lines.push(line_fmt::cont(format_args!(
-        "MaxPayload {} bytes, MaxReadReq {} bytes",
-        128u32 << ((w >> 5) & 7),
-        128u32 << ((w >> 12) & 7)
-    )));
+    lines.push(line_fmt::concat(
+        1,
+        &[
+            "MaxPayload ",
+            line_fmt::Dec::new(128u64 << ((w >> 5) & 7)).as_str(),
+            " bytes, MaxReadReq ",
+            line_fmt::Dec::new(128u64 << ((w >> 12) & 7)).as_str(),
+            " bytes",
+        ],
+    ));
 
     let s = u32::from(cfg.u16(off + 0xa).unwrap_or(0));
     lines.push(line_fmt::concat(
@@ -257,23 +263,26 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         _ => "L0s L1",
     };
     let mut cap = line_fmt::line_buf();
-    let _ = write!(
-        cap,
-        "LnkCap:\tPort #{}, Speed {}, Width x{}, ASPM {aspm}",
-        t >> 24,
-        link_speed(t & 0xf),
-        (t >> 4) & 0x3f
-    );
+    cap.push_str("LnkCap:\tPort #");
+    line_fmt::push_dec(&mut cap, (t >> 24).into());
+    cap.push_str(", Speed ");
+    cap.push_str(link_speed(t & 0xf));
+    cap.push_str(", Width x");
+    line_fmt::push_dec(&mut cap, ((t >> 4) & 0x3f).into());
+    cap.push_str(", ASPM ");
+    cap.push_str(aspm);
     if t & 0xc00 != 0 {
         cap.push_str(", Exit Latency ");
         if t & 0x400 != 0 {
-            let _ = write!(cap, "L0s {}", latency_l0s(t >> 12));
+            cap.push_str("L0s ");
+            cap.push_str(latency_l0s(t >> 12));
         }
         if t & 0x800 != 0 {
             if t & 0x400 != 0 {
                 cap.push_str(", ");
             }
-            let _ = write!(cap, "L1 {}", latency_l1(t >> 15));
+            cap.push_str("L1 ");
+            cap.push_str(latency_l1(t >> 15));
         }
     }
     lines.push(Line::reg(cap.as_str()));
@@ -301,11 +310,16 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         _ => "L0s L1 Enabled",
     };
     let mut ctl = line_fmt::line_buf();
-    let _ = write!(ctl, "LnkCtl:\tASPM {aspm_ctl};");
+    ctl.push_str("LnkCtl:\tASPM ");
+    ctl.push_str(aspm_ctl);
+    ctl.push(';');
     if matches!(ty, ROOT_PORT | ENDPOINT | LEGACY_ENDPOINT | PCIE_TO_PCI) {
         let _ = write!(ctl, " RCB {} bytes,", if w & 8 != 0 { 128 } else { 64 });
     }
-    let _ = write!(ctl, " Disabled{} CommClk{}", flag(w, 0x10), flag(w, 0x40));
+    ctl.push_str(" Disabled");
+    ctl.push(flag(w, 0x10));
+    ctl.push_str(" CommClk");
+    ctl.push(flag(w, 0x40));
     lines.push(Line::reg(ctl.as_str()));
     lines.push(line_fmt::concat(
         1,
@@ -324,13 +338,17 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     ));
 
     let s = u32::from(cfg.u16(off + 0x12).unwrap_or(0));
-    lines.push(line_fmt::reg(format_args!(
-        "LnkSta:\tSpeed {}{}, Width x{}{}",
-        link_speed(s & 0xf),
-        link_compare(ty, s & 0xf, t & 0xf),
-        (s >> 4) & 0x3f,
-        link_compare(ty, (s >> 4) & 0x3f, (t >> 4) & 0x3f)
-    )));
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "LnkSta:\tSpeed ",
+            link_speed(s & 0xf),
+            link_compare(ty, s & 0xf, t & 0xf),
+            ", Width x",
+            line_fmt::Dec::new(((s >> 4) & 0x3f).into()).as_str(),
+            link_compare(ty, (s >> 4) & 0x3f, (t >> 4) & 0x3f),
+        ],
+    ));
     lines.push(line_fmt::concat(
         1,
         &[
@@ -525,14 +543,16 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
         "Via message/WAKE#",
     ][((l >> 18) & 3) as usize];
     let mut c = line_fmt::line_buf();
-    let _ = write!(
-        c,
-        "10BitTagComp{} 10BitTagReq{} OBFF {obff}, ExtFmt{} EETLPPrefix{}",
-        flag(l, 0x10000),
-        flag(l, 0x20000),
-        flag(l, 0x100000),
-        flag(l, 0x200000)
-    );
+    c.push_str("10BitTagComp");
+    c.push(flag(l, 0x10000));
+    c.push_str(" 10BitTagReq");
+    c.push(flag(l, 0x20000));
+    c.push_str(" OBFF ");
+    c.push_str(obff);
+    c.push_str(", ExtFmt");
+    c.push(flag(l, 0x100000));
+    c.push_str(" EETLPPrefix");
+    c.push(flag(l, 0x200000));
     if l & 0x200000 != 0 {
         let n = (l >> 22) & 3;
         let _ = write!(c, ", MaxEETLPPrefixes {}", if n == 0 { 4 } else { n });
@@ -549,7 +569,8 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
         flag(l, 0x4000000)
     )));
     let mut c = line_fmt::line_buf();
-    let _ = write!(c, "FRS{}", flag(l, 0x8000_0000));
+    c.push_str("FRS");
+    c.push(flag(l, 0x8000_0000));
     if ty == ROOT_PORT {
         let cls = [
             "Not Supported",
@@ -557,7 +578,9 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
             "128byte cachelines",
             "Reserved",
         ][((l >> 14) & 3) as usize];
-        let _ = write!(c, " LN System CLS {cls},");
+        c.push_str(" LN System CLS ");
+        c.push_str(cls);
+        c.push(',');
     }
     if matches!(ty, ROOT_PORT | ENDPOINT) {
         // The two TPH bits read as one field: extended TPH without TPH is not a valid
@@ -571,7 +594,8 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
         });
     }
     if matches!(ty, ROOT_PORT | DOWNSTREAM) {
-        let _ = write!(c, " ARIFwd{}", flag(l, 0x20));
+        c.push_str(" ARIFwd");
+        c.push(flag(l, 0x20));
     }
     lines.push(Line::cont(c.as_str()));
     let routing = matches!(ty, ROOT_PORT | UPSTREAM | DOWNSTREAM);
@@ -579,16 +603,16 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
     if routing || completer {
         let mut c = String::from("AtomicOpsCap:");
         if routing {
-            let _ = write!(c, " Routing{}", flag(l, 0x40));
+            c.push_str(" Routing");
+            c.push(flag(l, 0x40));
         }
         if completer {
-            let _ = write!(
-                c,
-                " 32bit{} 64bit{} 128bitCAS{}",
-                flag(l, 0x80),
-                flag(l, 0x100),
-                flag(l, 0x200)
-            );
+            c.push_str(" 32bit");
+            c.push(flag(l, 0x80));
+            c.push_str(" 64bit");
+            c.push(flag(l, 0x100));
+            c.push_str(" 128bitCAS");
+            c.push(flag(l, 0x200));
         }
         lines.push(Line::cont(c.as_str()));
     }
@@ -597,28 +621,30 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
     let obff_en =
         ["Disabled", "Via message A", "Via message B", "Via WAKE#"][((w >> 13) & 3) as usize];
     let mut c = line_fmt::line_buf();
-    let _ = write!(
-        c,
-        "DevCtl2: Completion Timeout: {}, TimeoutDis{}",
-        timeout_value(w & 0xf),
-        flag(w, 0x10)
-    );
-    let _ = write!(
-        c,
-        " LTR{} 10BitTagReq{} OBFF {obff_en},",
-        flag(w, 0x400),
-        flag(w, 0x1000)
-    );
+    c.push_str("DevCtl2: Completion Timeout: ");
+    c.push_str(timeout_value(w & 0xf));
+    c.push_str(", TimeoutDis");
+    c.push(flag(w, 0x10));
+    c.push_str(" LTR");
+    c.push(flag(w, 0x400));
+    c.push_str(" 10BitTagReq");
+    c.push(flag(w, 0x1000));
+    c.push_str(" OBFF ");
+    c.push_str(obff_en);
+    c.push(',');
     if matches!(ty, ROOT_PORT | DOWNSTREAM) {
-        let _ = write!(c, " ARIFwd{}", flag(w, 0x20));
+        c.push_str(" ARIFwd");
+        c.push(flag(w, 0x20));
     }
     lines.push(Line::reg(c.as_str()));
     let mut c = String::from("AtomicOpsCtl:");
     if matches!(ty, ROOT_PORT | ENDPOINT | ROOT_INT_EP | LEGACY_ENDPOINT) {
-        let _ = write!(c, " ReqEn{}", flag(w, 0x40));
+        c.push_str(" ReqEn");
+        c.push(flag(w, 0x40));
     }
     if matches!(ty, ROOT_PORT | UPSTREAM | DOWNSTREAM) {
-        let _ = write!(c, " EgressBlck{}", flag(w, 0x80));
+        c.push_str(" EgressBlck");
+        c.push(flag(w, 0x80));
     }
     // Types with neither control (bridges, event collectors) get no line at all.
     if c.len() > "AtomicOpsCtl:".len() {
@@ -701,13 +727,12 @@ fn link2(cfg: &Cfg<'_>, off: u16, ty: u8, function: u8, lines: &mut Vec<Line>) {
 fn link_control2(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     let w = u32::from(cfg.u16(off + 0x30).unwrap_or(0));
     let mut c = line_fmt::line_buf();
-    let _ = write!(
-        c,
-        "LnkCtl2: Target Link Speed: {}, EnterCompliance{} SpeedDis{}",
-        link2_target(w & 0xf),
-        flag(w, 0x10),
-        flag(w, 0x20)
-    );
+    c.push_str("LnkCtl2: Target Link Speed: ");
+    c.push_str(link2_target(w & 0xf));
+    c.push_str(", EnterCompliance");
+    c.push(flag(w, 0x10));
+    c.push_str(" SpeedDis");
+    c.push(flag(w, 0x20));
     if matches!(ty, DOWNSTREAM) {
         let _ = write!(
             c,
@@ -764,14 +789,15 @@ fn link_status2(cfg: &Cfg<'_>, off: u16, drs: bool, lines: &mut Vec<Line>) {
         "incomplete",
     ][((s >> 8) & 3) as usize];
     let mut c = line_fmt::line_buf();
-    let _ = write!(
-        c,
-        "Retimer{} 2Retimers{} CrosslinkRes: {crosslink}",
-        flag(s, 0x40),
-        flag(s, 0x80)
-    );
+    c.push_str("Retimer");
+    c.push(flag(s, 0x40));
+    c.push_str(" 2Retimers");
+    c.push(flag(s, 0x80));
+    c.push_str(" CrosslinkRes: ");
+    c.push_str(crosslink);
     if drs {
-        let _ = write!(c, ", DRS{}", flag(s, 0x8000));
+        c.push_str(", DRS");
+        c.push(flag(s, 0x8000));
     }
     lines.push(Line::cont(c.as_str()));
     if drs {
