@@ -27,7 +27,7 @@ pub(crate) fn render(
         offset,
         id,
         Some(version),
-        &crate::caps::extended_tag(id),
+        crate::caps::extended_tag(id),
         title,
         lines,
     )

@@ -176,7 +176,7 @@ pub(crate) fn capability(
     offset: u16,
     id: u16,
     version: Option<u8>,
-    tag: &str,
+    tag: String,
     title: String,
     lines: Vec<Line>,
 ) -> Capability {
@@ -185,7 +185,7 @@ pub(crate) fn capability(
         offset,
         id: Some(id),
         version,
-        tag: tag.to_string(),
+        tag,
         title,
         lines,
     }

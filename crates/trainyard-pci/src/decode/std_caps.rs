@@ -49,7 +49,7 @@ pub(crate) fn render(cfg: &Cfg<'_>, ctx: &DeviceContext, offset: u16, id: u8) ->
         offset,
         u16::from(id),
         version,
-        &crate::caps::standard_tag(id),
+        crate::caps::standard_tag(id),
         title,
         lines,
     )
