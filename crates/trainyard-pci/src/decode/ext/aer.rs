@@ -1,6 +1,6 @@
 //! Advanced Error Reporting (extended id 0x01).
 
-use super::{dw, flags, readable};
+use super::{dw, flags, flags_line, readable};
 use crate::decode::cfg::{flag, Cfg};
 use crate::decode::line_fmt;
 use crate::decode::DeviceContext;
@@ -46,17 +46,11 @@ pub(crate) fn lines(cfg: &Cfg<'_>, ctx: &DeviceContext, off: u16) -> Vec<Line> {
     if !readable(cfg, off + 4, 0x28) {
         return out;
     }
-    for (name, reg) in [("UESta", 0x04), ("UEMsk", 0x08), ("UESvrt", 0x0c)] {
-        out.push(line_fmt::reg(format_args!(
-            "{name}:\t{}",
-            flags(dw(cfg, off + reg), UNCORRECTABLE)
-        )));
+    for (head, reg) in [("UESta:\t", 0x04), ("UEMsk:\t", 0x08), ("UESvrt:\t", 0x0c)] {
+        out.push(flags_line(head, dw(cfg, off + reg), UNCORRECTABLE));
     }
-    for (name, reg) in [("CESta", 0x10), ("CEMsk", 0x14)] {
-        out.push(line_fmt::reg(format_args!(
-            "{name}:\t{}",
-            flags(dw(cfg, off + reg), CORRECTABLE)
-        )));
+    for (head, reg) in [("CESta:\t", 0x10), ("CEMsk:\t", 0x14)] {
+        out.push(flags_line(head, dw(cfg, off + reg), CORRECTABLE));
     }
     let ctl = dw(cfg, off + 0x18);
     out.push(line_fmt::reg(format_args!(

@@ -13,6 +13,7 @@ pub(super) mod vendor;
 pub(super) mod virt;
 
 use super::super::cfg::{flag, Cfg};
+use crate::device::Line;
 
 /// `Name+ Name- ...`: lspci's rendering of a row of one-bit fields, `(name, mask)` each.
 pub(super) fn flags(value: u32, names: &[(&str, u32)]) -> String {
@@ -27,6 +28,22 @@ pub(super) fn flags(value: u32, names: &[(&str, u32)]) -> String {
         out.push(flag(value, *mask));
     }
     out
+}
+
+/// `head` followed by [`flags`], as one register line of exactly its size (AER prints
+/// five such lines of a dozen flags for every port).
+pub(super) fn flags_line(head: &str, value: u32, names: &[(&str, u32)]) -> Line {
+    let len = head.len() + names.iter().map(|(name, _)| name.len() + 2).sum::<usize>();
+    let mut text = String::with_capacity(len);
+    text.push_str(head);
+    for (i, (name, mask)) in names.iter().enumerate() {
+        if i > 0 {
+            text.push(' ');
+        }
+        text.push_str(name);
+        text.push(flag(value, *mask));
+    }
+    Line { depth: 0, text }
 }
 
 /// The dword at `off`, or 0 when it is not readable. Only used after the renderer checked
