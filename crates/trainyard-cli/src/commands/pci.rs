@@ -161,8 +161,7 @@ fn stdout_printer(format: Format, name: &str) -> anyhow::Result<Printer<impl Wri
     // Only the human format colours anything. For fields and JSON into a pipe or file there
     // is nothing to strip, and the stripping adapter scanned every output byte (a tenth of
     // `pci parse --format fields` time); a terminal still gets the adapter.
-    let (stream, strip) = if format != Format::Human && !std::io::IsTerminal::is_terminal(&stdout)
-    {
+    let (stream, strip) = if format != Format::Human && !std::io::IsTerminal::is_terminal(&stdout) {
         (anstream::AutoStream::always_ansi(stdout), false)
     } else if anstream::AutoStream::choice(&stdout) == anstream::ColorChoice::Never {
         // Where the adapter would strip (human output into a pipe or file), strip only what
