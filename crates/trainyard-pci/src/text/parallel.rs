@@ -46,7 +46,10 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            piece_bytes: 4 << 20,
+            // With the block memo a piece costs little CPU, and its buffers (input, output
+            // twice its size, a few of each in flight) are most of the memory: at 4 MiB,
+            // 89 MB peak RSS and 21k page faults on a 512 MiB input; at 1 MiB, 46 MB and 10k.
+            piece_bytes: 1 << 20,
             max_piece_bytes: 64 << 20,
             fields_only: false,
         }
