@@ -1,16 +1,19 @@
 //! Parsing a piece of input device block by device block, with a memo of each block's
 //! rendered output.
 //!
-//! Real inputs repeat whole device blocks verbatim: a fleet's `pdsh`/`-vvv` dumps repeat most
+//! Real inputs repeat whole device blocks verbatim: a fleet's `-vvv` dumps repeat most
 //! devices (same device, same address, same registers) on every node, and a benchmark that
-//! repeats a corpus repeats all of them. Without `pdsh` prefixes, a device block (a line that
-//! [`starts_device`], up to the next such line) parses on its own, the same wherever it
-//! stands, so what the caller renders from its device is a pure function of the block's
-//! bytes, as long as the rendering does not use the device's position ([`Device::line`]).
-//! A block seen before then costs a scan for its end, a hash, one comparison and a copy of
-//! the rendered bytes, a few instructions per byte, instead of parsing its lines.
+//! repeats a corpus repeats all of them. A block here starts at a line that
+//! [`starts_device`] right after a blank line (how `lspci -v` separates devices; see
+//! [`Blocks`]) and runs to the next such line. Without `pdsh` prefixes it parses on its
+//! own, the same wherever it stands (the rule pieces are cut by), so what the caller renders
+//! from its devices is a pure function of the block's bytes, as long as the rendering does
+//! not use the devices' position ([`Device::line`]). A block seen before then costs one
+//! comparison and a copy of the rendered bytes instead of parsing its lines: repeated input
+//! repeats in order, so the block is first compared with the entry after the last one found
+//! (whose length says where the block ends), and only otherwise found and hashed.
 //!
-//! Only blocks that parsed into exactly one device with no errors and no diagnostics are
+//! Only blocks that parsed into at least one device with no errors and no diagnostics are
 //! remembered; anything else is parsed every time, so every error and diagnostic keeps its
 //! own line number (a hit adds the block's stored line count to the running number). Hits
 //! compare the whole block, so a hash collision costs a comparison, never a wrong answer.
@@ -18,8 +21,9 @@
 //! Memory is bounded per memo (one per worker thread): past [`MAX_ENTRIES`] entries or
 //! [`MAX_BYTES`] of blocks plus rendered output it starts over empty. On input whose blocks
 //! never repeat (say 10 GB of distinct devices), every block is parsed as without the memo
-//! and additionally hashed and copied into the memo with its output (about three times the
-//! block's bytes copied); the memo starts over every [`MAX_BYTES`] of that.
+//! and additionally compared with the guessed entry (up to the first differing byte),
+//! hashed, and copied into the memo with its output (about three times the block's bytes
+//! copied); the memo starts over every [`MAX_BYTES`] of that.
 
 use super::parallel::Piece;
 use super::parser::{starts_device, TextParser};
