@@ -237,6 +237,15 @@ impl SlotAcc {
             return self.add_like_reference(idx, &[]);
         }
         if let Some(diff) = self.compare_with_reference(dev) {
+            if diff.is_empty() && Arc::strong_count(dev) > 1 {
+                // The same settings in a device other nodes share (the block memo keeps a
+                // block from its second sighting on, so the first node's device, which
+                // became the reference, is rarely the shared one): the shared one becomes
+                // the reference, and the next nodes match it without a comparison.
+                if let Some(r) = &mut self.reference {
+                    r.device = Arc::clone(dev);
+                }
+            }
             return self.add_like_reference(idx, &diff);
         }
         let mut renew = false;
