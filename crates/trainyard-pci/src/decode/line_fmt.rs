@@ -74,6 +74,39 @@ impl Dec {
     }
 }
 
+/// A number in lowercase hex zero-padded to a width (`{v:0width$x}`), for [`concat`].
+pub(crate) struct Hex {
+    digits: [u8; 16],
+    at: usize,
+}
+
+impl Hex {
+    /// `v` as at least `width` (at most 16) lowercase hex digits.
+    pub(crate) fn new(mut v: u64, width: usize) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut h = Hex {
+            digits: [b'0'; 16],
+            at: 16,
+        };
+        loop {
+            h.at -= 1;
+            h.digits[h.at] = DIGITS[(v & 0xf) as usize];
+            v >>= 4;
+            if v == 0 {
+                break;
+            }
+        }
+        h.at = h.at.min(16 - width.min(16));
+        h
+    }
+
+    /// The digits.
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(&self.digits[self.at..]).unwrap_or_default()
+    }
+}
+
 /// `format!` with an exactly sized result.
 pub(crate) fn text(args: fmt::Arguments<'_>) -> String {
     if let Some(s) = args.as_str() {
@@ -141,6 +174,9 @@ mod tests {
             push_dec(&mut n, v);
             assert_eq!(n, v.to_string());
             assert_eq!(Dec::new(v).as_str(), n);
+            for width in [0, 2, 4, 8, 16] {
+                assert_eq!(Hex::new(v, width).as_str(), format!("{v:0width$x}"));
+            }
         }
         // A long line in several pieces keeps everything.
         let mid = "y".repeat(250);

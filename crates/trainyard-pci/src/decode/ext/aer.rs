@@ -75,13 +75,20 @@ pub(crate) fn lines(cfg: &Cfg<'_>, ctx: &DeviceContext, off: u16) -> Vec<Line> {
             ("HdrLogCap", 1 << 12),
         ],
     )));
-    out.push(line_fmt::reg(format_args!(
-        "HeaderLog: {:08x} {:08x} {:08x} {:08x}",
-        dw(cfg, off + 0x1c),
-        dw(cfg, off + 0x20),
-        dw(cfg, off + 0x24),
-        dw(cfg, off + 0x28)
-    )));
+    let log = |reg: u16| line_fmt::Hex::new(dw(cfg, off + reg).into(), 8);
+    out.push(line_fmt::concat(
+        0,
+        &[
+            "HeaderLog: ",
+            log(0x1c).as_str(),
+            " ",
+            log(0x20).as_str(),
+            " ",
+            log(0x24).as_str(),
+            " ",
+            log(0x28).as_str(),
+        ],
+    ));
     if !has_root_registers(ctx) || !readable(cfg, off + 0x2c, 0x0c) {
         return out;
     }

@@ -7,17 +7,27 @@ use crate::device::Line;
 
 /// `Name+ Name-` for the named low bits, then `??N+` only for set bits beyond the names.
 fn arb_flags(value: u32, names: &[&str]) -> String {
-    let mut parts: Vec<String> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| format!("{n}{}", flag(value, 1 << i)))
-        .collect();
+    // Put together piece by piece: a `String` per flag joined at the end cost ten
+    // allocations a line.
+    let mut out = String::with_capacity(names.iter().map(|n| n.len() + 2).sum::<usize>() + 8);
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(n);
+        out.push(flag(value, 1 << i));
+    }
     for bit in names.len()..8 {
         if value & (1 << bit) != 0 {
-            parts.push(format!("??{bit}+"));
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str("??");
+            line_fmt::push_dec(&mut out, bit as u64);
+            out.push('+');
         }
     }
-    parts.join(" ")
+    out
 }
 
 /// Name of an arbitration select value, `??N` past the known ones.

@@ -80,31 +80,53 @@ pub(super) fn power_management(cfg: &Cfg<'_>, off: u16) -> Rendered {
 pub(super) fn msi(cfg: &Cfg<'_>, off: u16) -> Rendered {
     let t = u32::from(cfg.u16(off + 2).unwrap_or(0));
     let is64 = t & 0x80 != 0;
-    let title = format!(
-        "MSI: Enable{} Count={}/{} Maskable{} 64bit{}",
-        flag(t, 1),
-        1u32 << ((t >> 4) & 7),
-        1u32 << ((t >> 1) & 7),
-        flag(t, 0x100),
-        flag(t, 0x80)
-    );
-    let lo = cfg.u32(off + 4).unwrap_or(0);
+    let title = line_fmt::concat(
+        0,
+        &[
+            "MSI: Enable",
+            sign(t, 1),
+            " Count=",
+            line_fmt::Dec::new(1u64 << ((t >> 4) & 7)).as_str(),
+            "/",
+            line_fmt::Dec::new(1u64 << ((t >> 1) & 7)).as_str(),
+            " Maskable",
+            sign(t, 0x100),
+            " 64bit",
+            sign(t, 0x80),
+        ],
+    )
+    .text;
+    let lo = u64::from(cfg.u32(off + 4).unwrap_or(0));
+    // A 64-bit address prints as 16 digits (both dwords), a 32-bit one as 8.
     let (addr, data_off) = if is64 {
-        let hi = cfg.u32(off + 8).unwrap_or(0);
-        (format!("{hi:08x}{lo:08x}"), off + 0xc)
+        let hi = u64::from(cfg.u32(off + 8).unwrap_or(0));
+        (line_fmt::Hex::new(hi << 32 | lo, 16), off + 0xc)
     } else {
-        (format!("{lo:08x}"), off + 8)
+        (line_fmt::Hex::new(lo, 8), off + 8)
     };
     let data = cfg.u16(data_off).unwrap_or(0);
-    let mut lines = vec![line_fmt::reg(format_args!(
-        "Address: {addr}  Data: {data:04x}"
-    ))];
+    let mut lines = Vec::with_capacity(2);
+    lines.push(line_fmt::concat(
+        0,
+        &[
+            "Address: ",
+            addr.as_str(),
+            "  Data: ",
+            line_fmt::Hex::new(data.into(), 4).as_str(),
+        ],
+    ));
     if t & 0x100 != 0 {
         let mask = cfg.u32(data_off + 4).unwrap_or(0);
         let pending = cfg.u32(data_off + 8).unwrap_or(0);
-        lines.push(line_fmt::reg(format_args!(
-            "Masking: {mask:08x}  Pending: {pending:08x}"
-        )));
+        lines.push(line_fmt::concat(
+            0,
+            &[
+                "Masking: ",
+                line_fmt::Hex::new(mask.into(), 8).as_str(),
+                "  Pending: ",
+                line_fmt::Hex::new(pending.into(), 8).as_str(),
+            ],
+        ));
     }
     (title, None, lines)
 }

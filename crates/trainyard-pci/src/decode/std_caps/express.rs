@@ -36,20 +36,49 @@ pub(super) fn render(
     let version = (cap & 0xf) as u8;
     let ty = ((cap >> 4) & 0xf) as u8;
     let slot = cap & 0x100 != 0;
-    let slot_flag = if slot { '+' } else { '-' };
-    let kind = match ty {
-        ENDPOINT => "Endpoint".to_string(),
-        LEGACY_ENDPOINT => "Legacy Endpoint".to_string(),
-        ROOT_PORT => format!("Root Port (Slot{slot_flag})"),
-        UPSTREAM => "Upstream Port".to_string(),
-        DOWNSTREAM => format!("Downstream Port (Slot{slot_flag})"),
-        PCIE_TO_PCI => "PCI-Express to PCI/PCI-X Bridge".to_string(),
-        PCI_TO_PCIE => format!("PCI/PCI-X to PCI-Express Bridge (Slot{slot_flag})"),
-        ROOT_INT_EP => "Root Complex Integrated Endpoint".to_string(),
-        ROOT_EC => "Root Complex Event Collector".to_string(),
-        t => format!("Unknown type {t}"),
+    let slot_flag = if slot { "+" } else { "-" };
+    let ty_dec = line_fmt::Dec::new(ty.into());
+    // The kind, then for ports with a slot `(Slot+)` or `(Slot-)`.
+    let (kind, slotted) = match ty {
+        ENDPOINT => ("Endpoint", false),
+        LEGACY_ENDPOINT => ("Legacy Endpoint", false),
+        ROOT_PORT => ("Root Port", true),
+        UPSTREAM => ("Upstream Port", false),
+        DOWNSTREAM => ("Downstream Port", true),
+        PCIE_TO_PCI => ("PCI-Express to PCI/PCI-X Bridge", false),
+        PCI_TO_PCIE => ("PCI/PCI-X to PCI-Express Bridge", true),
+        ROOT_INT_EP => ("Root Complex Integrated Endpoint", false),
+        ROOT_EC => ("Root Complex Event Collector", false),
+        _ => ("Unknown type ", false),
     };
-    let title = format!("Express (v{version}) {kind}, MSI {:02x}", (cap >> 9) & 0x1f);
+    let unknown = !matches!(
+        ty,
+        ENDPOINT
+            | LEGACY_ENDPOINT
+            | ROOT_PORT
+            | UPSTREAM
+            | DOWNSTREAM
+            | PCIE_TO_PCI
+            | PCI_TO_PCIE
+            | ROOT_INT_EP
+            | ROOT_EC
+    );
+    let title = line_fmt::concat(
+        0,
+        &[
+            "Express (v",
+            line_fmt::Dec::new(version.into()).as_str(),
+            ") ",
+            kind,
+            if unknown { ty_dec.as_str() } else { "" },
+            if slotted { " (Slot" } else { "" },
+            if slotted { slot_flag } else { "" },
+            if slotted { ")" } else { "" },
+            ", MSI ",
+            line_fmt::Hex::new(((cap >> 9) & 0x1f).into(), 2).as_str(),
+        ],
+    )
+    .text;
 
     // Up to 21 lines (a root port with a slot): room for them up front instead of regrowth.
     let mut lines = Vec::with_capacity(24);
