@@ -354,11 +354,20 @@ fn rom(cfg: &Cfg<'_>, cmd: u32, reg: u16, lines: &mut Vec<Line>) {
     lines.push(Line::reg(text.as_str()));
 }
 
-/// `[size=..]` with the largest binary suffix that divides the size exactly.
-fn size_suffix(mut x: u64) -> String {
+/// [`push_size_suffix`] into a new `String`, for the tests.
+#[cfg(test)]
+fn size_suffix(x: u64) -> String {
+    let mut out = String::new();
+    push_size_suffix(&mut out, x);
+    out
+}
+
+/// Appends ` [size=..]` with the largest binary suffix that divides the size exactly
+/// (nothing for size 0).
+fn push_size_suffix(out: &mut String, mut x: u64) {
     const SUFFIX: [&str; 5] = ["", "K", "M", "G", "T"];
     if x == 0 {
-        return String::new();
+        return;
     }
     let mut i = 0;
     while i < SUFFIX.len() - 1 && x % 1024 == 0 {
@@ -366,17 +375,41 @@ fn size_suffix(mut x: u64) -> String {
         i += 1;
     }
     // lspci prints the scaled size as a 32-bit unsigned: huge windows wrap, and we match.
-    format!(" [size={}{}]", x as u32, SUFFIX[i])
+    out.push_str(" [size=");
+    line_fmt::push_dec(out, u64::from(x as u32));
+    out.push_str(SUFFIX[i]);
+    out.push(']');
+}
+
+/// `Bus: primary=.., secondary=.., subordinate=.., sec-latency=..` of a bridge.
+fn bus_line(primary: u8, secondary: u8, subordinate: u8, latency: u8) -> Line {
+    line_fmt::concat(
+        0,
+        &[
+            "Bus: primary=",
+            line_fmt::Hex::new(primary.into(), 2).as_str(),
+            ", secondary=",
+            line_fmt::Hex::new(secondary.into(), 2).as_str(),
+            ", subordinate=",
+            line_fmt::Hex::new(subordinate.into(), 2).as_str(),
+            ", sec-latency=",
+            line_fmt::Dec::new(latency.into()).as_str(),
+        ],
+    )
 }
 
 /// One `... behind bridge:` window; `bits` sets the address width printed.
 fn range(prefix: &str, base: u64, limit: u64, bits: usize) -> Line {
     let digits = bits / 4;
     let mut text = line_fmt::line_buf();
-    let _ = write!(text, "{prefix}: {base:0digits$x}-{limit:0digits$x}");
+    text.push_str(prefix);
+    text.push_str(": ");
+    text.push_str(line_fmt::Hex::new(base, digits).as_str());
+    text.push('-');
+    text.push_str(line_fmt::Hex::new(limit, digits).as_str());
     if base <= limit {
         // A window covering all 64 bits wraps to size 0, which lspci (and we) leave unsized.
-        text.push_str(&size_suffix(limit.wrapping_sub(base).wrapping_add(1)));
+        push_size_suffix(&mut text, limit.wrapping_sub(base).wrapping_add(1));
     } else {
         text.push_str(" [disabled]");
     }
@@ -395,10 +428,12 @@ fn bridge(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
         secondary,
         subordinate,
     });
-    lines.push(line_fmt::reg(format_args!(
-        "Bus: primary={primary:02x}, secondary={secondary:02x}, subordinate={subordinate:02x}, sec-latency={}",
-        cfg.u8(0x1b).unwrap_or(0)
-    )));
+    lines.push(bus_line(
+        primary,
+        secondary,
+        subordinate,
+        cfg.u8(0x1b).unwrap_or(0),
+    ));
 
     let io_base = cfg.u8(0x1c).unwrap_or(0);
     let io_limit = cfg.u8(0x1d).unwrap_or(0);
@@ -528,10 +563,12 @@ fn cardbus(cfg: &Cfg<'_>, cmd: u32, dev: &mut Device, lines: &mut Vec<Line>) {
         secondary,
         subordinate,
     });
-    lines.push(line_fmt::reg(format_args!(
-        "Bus: primary={primary:02x}, secondary={secondary:02x}, subordinate={subordinate:02x}, sec-latency={}",
-        cfg.u8(0x1b).unwrap_or(0)
-    )));
+    lines.push(bus_line(
+        primary,
+        secondary,
+        subordinate,
+        cfg.u8(0x1b).unwrap_or(0),
+    ));
     let brc = u32::from(cfg.u16(0x3e).unwrap_or(0));
     for i in 0..2u16 {
         let base = cfg.u32(0x1c + 8 * i).unwrap_or(0);
