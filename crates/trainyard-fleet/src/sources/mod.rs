@@ -14,6 +14,12 @@
 //! completed host for the other workers to parse, parsing it itself when the queue is full.
 //! That keeps every worker busy and memory bounded by the queue, not by the input.
 //!
+//! # Repeated devices
+//! A node's lspci text (a file, or a `pdsh` host's lines) is held in memory and cut into
+//! device blocks; a block another node already had, byte for byte on the same line, is not
+//! parsed again: the nodes share the parsed device (`Arc<Device>`). See `blocks.rs` for
+//! what is cached, when the ordinary parser is used instead, and the memory bounds.
+//!
 //! # Node names and duplicates
 //! A node is named by its snapshot's host, its `pdsh` host prefix, or else its file stem
 //! ([`ingest::name_from_path`](crate::ingest::name_from_path)). Two inputs that give the same
