@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 
 use trainyard_pci::text::header_line::{split_address, split_host_prefix};
-use trainyard_pci::text::{read_limited_line, MAX_LINE_LEN};
+use trainyard_pci::text::MAX_LINE_LEN;
 
 use super::context::{Context, Sink};
 use super::queue::Work;
@@ -30,6 +30,12 @@ const MAX_PREFIX: usize = 255;
 
 /// A host whose lines are being gathered.
 struct Pending {
+    /// The host's name, as in the prefix.
+    host: String,
+    /// The host could be mistaken for a hex dump row offset (`c0`), which
+    /// [`split_host_prefix`] decides from the rest of the line: such a host never takes the
+    /// fast path of [`Demux::same_host`].
+    hex_like: bool,
     text: Vec<u8>,
     /// Stream line of each gathered line.
     lines: Vec<usize>,
@@ -50,14 +56,24 @@ pub(super) struct Demux<'c, 'o> {
     ctx: &'c Context<'o>,
     label: &'c str,
     window: usize,
-    // Looked up once per line: FxHash rather than SipHash, host names are short.
-    pending: HashMap<String, Pending, FxBuild>,
+    /// Hosts being gathered; `None` marks a free slot (listed in `free`). Slots rather than
+    /// map values so that the last host is remembered by index, without a hash lookup.
+    slots: Vec<Option<Pending>>,
+    free: Vec<usize>,
+    // Looked up once per change of host: FxHash rather than SipHash, host names are short.
+    index: HashMap<String, usize, FxBuild>,
+    /// Slot of the host of the last prefixed line: `pdsh` writes a host's lines in batches,
+    /// so most lines go to the same host as the line before.
+    last: Option<usize>,
     finalized: HashSet<String, FxBuild>,
     resumed: HashMap<String, Resumed, FxBuild>,
     /// Lines that belong to no host's lspci output, listed up to a limit and then counted.
     stray: usize,
     tick: u64,
 }
+
+/// Longest line kept: longer ones are skipped whole.
+const MAX_STREAM_LINE: usize = MAX_LINE_LEN + MAX_PREFIX;
 
 impl<'c, 'o> Demux<'c, 'o> {
     /// A demultiplexer for the stream `label`.
@@ -66,7 +82,10 @@ impl<'c, 'o> Demux<'c, 'o> {
             ctx,
             label,
             window: ctx.opts.pdsh_window.max(1),
-            pending: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::default(),
+            last: None,
             finalized: HashSet::default(),
             resumed: HashMap::default(),
             stray: 0,
@@ -75,38 +94,107 @@ impl<'c, 'o> Demux<'c, 'o> {
     }
 
     /// Reads the whole stream, handing each completed host on.
+    ///
+    /// Lines are taken straight from the reader's buffer (memchr for the newlines); only a
+    /// line cut by the end of a buffer is copied, into `partial`, to be completed from the
+    /// next one.
     pub(super) fn run(mut self, mut reader: impl BufRead, sink: Sink<'_>) {
-        let mut buf = Vec::with_capacity(256);
+        let mut partial = Vec::with_capacity(256);
+        // The partial line's whole length: bytes past [`MAX_STREAM_LINE`] are not kept.
+        let mut partial_len = 0usize;
         let mut line_no = 0usize;
         loop {
-            match read_limited_line(&mut reader, &mut buf, MAX_LINE_LEN + MAX_PREFIX) {
+            let available = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let item = skipped(self.label, Some(line_no + 1), format!("read error: {e}"));
                     sink(self.label, item);
                     break;
                 }
-                Ok(None) => break,
-                Ok(Some((len, _))) => {
+            };
+            if available.is_empty() {
+                if partial_len > 0 {
+                    // The last line, without a newline.
                     line_no += 1;
-                    if len > MAX_LINE_LEN + MAX_PREFIX {
-                        self.stray(line_no, &format!("line of {len} bytes skipped"), sink);
+                    self.raw_line(&partial, partial_len, line_no, sink);
+                }
+                break;
+            }
+            let mut start = 0;
+            if partial_len > 0 {
+                let end = memchr::memchr(b'\n', available);
+                let chunk = &available[..end.unwrap_or(available.len())];
+                let room = MAX_STREAM_LINE.saturating_sub(partial.len());
+                partial.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                partial_len += chunk.len();
+                match end {
+                    Some(i) => {
+                        line_no += 1;
+                        self.raw_line(&partial, partial_len, line_no, sink);
+                        // `partial_len` is set again from this buffer's tail below.
+                        partial.clear();
+                        start = i + 1;
+                    }
+                    None => {
+                        let n = available.len();
+                        reader.consume(n);
                         continue;
                     }
-                    // The strict check is the fast path; lspci's stray bytes are rare.
-                    let lossy;
-                    let text = match std::str::from_utf8(&buf) {
-                        Ok(t) => t,
-                        Err(_) => {
-                            lossy = String::from_utf8_lossy(&buf);
-                            &lossy
-                        }
-                    };
-                    let text = text.strip_suffix('\r').unwrap_or(text);
-                    self.line(text, line_no, sink);
                 }
             }
+            let base = start;
+            for end in memchr::memchr_iter(b'\n', &available[base..]) {
+                let line = &available[start..base + end];
+                line_no += 1;
+                self.raw_line(line, line.len(), line_no, sink);
+                start = base + end + 1;
+            }
+            let tail = &available[start..];
+            partial.extend_from_slice(&tail[..tail.len().min(MAX_STREAM_LINE)]);
+            partial_len = tail.len();
+            let n = available.len();
+            reader.consume(n);
         }
         self.finish(sink);
+    }
+
+    /// One line of the stream without its newline; `len` is its whole length, of which
+    /// `raw` holds at most [`MAX_STREAM_LINE`] bytes.
+    fn raw_line(&mut self, raw: &[u8], len: usize, line_no: usize, sink: Sink<'_>) {
+        if len > MAX_STREAM_LINE {
+            self.stray(line_no, &format!("line of {len} bytes skipped"), sink);
+            return;
+        }
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if let Some(slot) = self.same_host(raw) {
+            self.tick += 1;
+            if let Some(p) = self.slots[slot].as_mut() {
+                p.last_active = self.tick;
+                let rest = &raw[(p.host.len() + 2).min(raw.len())..];
+                push_line(p, rest, line_no, self.label, sink);
+            }
+            return;
+        }
+        // The strict check is the fast path; lspci's stray bytes are rare.
+        let text = String::from_utf8_lossy(raw);
+        self.line(&text, line_no, sink);
+    }
+
+    /// The slot of the last line's host when `raw` carries its prefix (`host: ` or a bare
+    /// `host:`), decided as [`split_host_prefix`] would but by comparing bytes: a host name
+    /// holds no `:`, so the first `: ` of such a line ends the prefix.
+    fn same_host(&self, raw: &[u8]) -> Option<usize> {
+        let slot = self.last?;
+        let p = self.slots.get(slot)?.as_ref()?;
+        let host = p.host.as_bytes();
+        if p.hex_like || !raw.starts_with(host) {
+            return None;
+        }
+        match &raw[host.len()..] {
+            [b':'] | [b':', b' ', ..] => Some(slot),
+            _ => None,
+        }
     }
 
     fn line(&mut self, text: &str, line_no: usize, sink: Sink<'_>) {
@@ -118,9 +206,12 @@ impl<'c, 'o> Demux<'c, 'o> {
             return;
         };
         self.tick += 1;
-        if let Some(p) = self.pending.get_mut(host) {
-            p.last_active = self.tick;
-            push_line(p, rest, line_no, host, self.label, sink);
+        if let Some(&slot) = self.index.get(host) {
+            if let Some(p) = self.slots[slot].as_mut() {
+                p.last_active = self.tick;
+                push_line(p, rest.as_bytes(), line_no, self.label, sink);
+            }
+            self.last = Some(slot);
             return;
         }
         if self.finalized.contains(host) {
@@ -143,18 +234,31 @@ impl<'c, 'o> Demux<'c, 'o> {
             }
             return;
         }
-        if self.pending.len() >= self.window {
+        if self.index.len() >= self.window {
             self.evict_one(sink);
         }
         let buffers = self.ctx.host_buffers();
         let mut p = Pending {
+            host: host.to_string(),
+            hex_like: hex_like(host),
             text: buffers.text,
             lines: buffers.lines,
             last_active: self.tick,
             over_cap: false,
         };
-        push_line(&mut p, rest, line_no, host, self.label, sink);
-        self.pending.insert(host.to_string(), p);
+        push_line(&mut p, rest.as_bytes(), line_no, self.label, sink);
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s] = Some(p);
+                s
+            }
+            None => {
+                self.slots.push(Some(p));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(host.to_string(), slot);
+        self.last = Some(slot);
     }
 
     /// Completes the least recently active host to make room for a new one.
@@ -162,22 +266,29 @@ impl<'c, 'o> Demux<'c, 'o> {
         // A linear scan: the window is a few hundred hosts and eviction happens at most once
         // per host, so this costs far less than reading the host's lines did.
         let oldest = self
-            .pending
+            .slots
             .iter()
-            .min_by_key(|(_, p)| p.last_active)
-            .map(|(h, _)| h.clone());
-        if let Some(host) = oldest {
-            if let Some(p) = self.pending.remove(&host) {
-                self.finalized.insert(host.clone());
-                self.complete(host, p, sink);
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (i, p.last_active)))
+            .min_by_key(|&(_, active)| active)
+            .map(|(i, _)| i);
+        if let Some(slot) = oldest {
+            if let Some(p) = self.slots[slot].take() {
+                self.free.push(slot);
+                if self.last == Some(slot) {
+                    self.last = None;
+                }
+                self.index.remove(&p.host);
+                self.finalized.insert(p.host.clone());
+                self.complete(p, sink);
             }
         }
     }
 
-    fn complete(&self, host: String, p: Pending, sink: Sink<'_>) {
+    fn complete(&self, p: Pending, sink: Sink<'_>) {
         let buffer = Buffer {
             label: self.label.to_string(),
-            default_name: host,
+            default_name: p.host,
             bytes: p.text,
             kind: BufferKind::Host { lines: p.lines },
         };
@@ -202,10 +313,10 @@ impl<'c, 'o> Demux<'c, 'o> {
     fn finish(mut self, sink: Sink<'_>) {
         // Complete the remaining hosts in the order they were last active, which is close to
         // the stream's order.
-        let mut rest: Vec<(String, Pending)> = self.pending.drain().collect();
-        rest.sort_by_key(|(_, p)| p.last_active);
-        for (host, p) in rest {
-            self.complete(host, p, sink);
+        let mut rest: Vec<Pending> = self.slots.drain(..).flatten().collect();
+        rest.sort_by_key(|p| p.last_active);
+        for p in rest {
+            self.complete(p, sink);
         }
         let mut resumed: Vec<(String, Resumed)> = self.resumed.drain().collect();
         resumed.sort_by_key(|(_, r)| r.first_line);
@@ -227,21 +338,39 @@ impl<'c, 'o> Demux<'c, 'o> {
     }
 }
 
-/// Adds one line to a host, unless its output is already over the cap.
-fn push_line(p: &mut Pending, rest: &str, line_no: usize, host: &str, label: &str, sink: Sink<'_>) {
+/// Whether [`split_host_prefix`] may take a line of `host` for a hex dump row (2-3 hex
+/// digits ending in `0`), depending on the rest of the line.
+fn hex_like(host: &str) -> bool {
+    (2..=3).contains(&host.len())
+        && host.ends_with('0')
+        && host.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Adds one line (prefix removed) to a host, unless its output is already over the cap.
+/// Bytes that are not UTF-8 are replaced as the rest of the stream's text is.
+fn push_line(p: &mut Pending, rest: &[u8], line_no: usize, label: &str, sink: Sink<'_>) {
     if p.over_cap {
         return;
     }
+    let lossy;
+    let rest = match std::str::from_utf8(rest) {
+        Ok(_) => rest,
+        Err(_) => {
+            lossy = String::from_utf8_lossy(rest);
+            lossy.as_bytes()
+        }
+    };
     if (p.text.len() + rest.len()) as u64 >= MAX_NODE_TEXT_BYTES {
         p.over_cap = true;
         let error = format!(
-            "host {host}: output over {} MiB; the rest was not read",
+            "host {}: output over {} MiB; the rest was not read",
+            p.host,
             MAX_NODE_TEXT_BYTES >> 20
         );
         sink(label, skipped(label, Some(line_no), error));
         return;
     }
-    p.text.extend_from_slice(rest.as_bytes());
+    p.text.extend_from_slice(rest);
     p.text.push(b'\n');
     p.lines.push(line_no);
 }
@@ -251,5 +380,86 @@ fn clip(text: &str) -> &str {
     match text.char_indices().nth(120) {
         Some((i, _)) => &text[..i],
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufReader;
+
+    use super::*;
+    use crate::sources::ReadOptions;
+
+    /// Runs the demultiplexer over `stream` read through a buffer of `capacity` bytes, and
+    /// lists what it yields: nodes by name and device count, problems by line and message.
+    fn demux(stream: &[u8], capacity: usize, window: usize) -> Vec<String> {
+        let opts = ReadOptions {
+            pdsh_window: window,
+            ..ReadOptions::default()
+        };
+        let ctx = Context::new(&opts, 1, None);
+        let mut out = Vec::new();
+        let mut sink = |_: &str, item: FleetItem| {
+            out.push(match item {
+                FleetItem::Node(n) => format!("node {} {}", n.name, n.devices.len()),
+                FleetItem::Skipped(s) => format!("skip {:?} {}", s.line, s.error),
+            })
+        };
+        let reader = BufReader::with_capacity(capacity, stream);
+        Demux::new(&ctx, "s").run(reader, &mut sink);
+        ctx.queue.close_feed();
+        while let Some((work, _busy)) = ctx.queue.pop() {
+            ctx.handle(work, &mut sink);
+        }
+        out
+    }
+
+    fn stream() -> Vec<u8> {
+        let mut s = Vec::new();
+        s.extend_from_slice(b"a1: 00:00.0 Host bridge: Intel Corporation Device 1234\n");
+        s.extend_from_slice(b"a1: \tControl: I/O- Mem+\r\n");
+        s.extend_from_slice(b"b2: 00:00.0 Host bridge: Intel Corporation Device 1234\n");
+        s.extend_from_slice(b"no prefix here\n");
+        s.extend_from_slice(b"a1:\n");
+        s.extend_from_slice(b"a1: 00:01.0 PCI bridge: Intel \xe2\x28 Device 5678\n");
+        s.extend_from_slice(b"a10: 00:00.0 Host bridge: Intel Corporation Device 1234\n");
+        s.extend_from_slice(b"c0: 00:00.0 Host bridge: Intel Corporation Device 1234\n");
+        s.extend_from_slice(b"c0: 86 80 12 34\n");
+        s.extend_from_slice(b"b2: ");
+        s.extend(std::iter::repeat_n(b'x', MAX_STREAM_LINE + 10));
+        s.extend_from_slice(b"\nb2: 00:02.0 Host bridge: Intel Corporation Device 1234\n");
+        s.extend_from_slice(b"a1: 00:03.0 Host bridge: Intel Corp");
+        s
+    }
+
+    #[test]
+    fn lines_cut_by_the_read_buffer_read_the_same() {
+        let s = stream();
+        let whole = demux(&s, 1 << 16, 256);
+        for capacity in [1, 2, 3, 5, 8, 13, 64, 4096] {
+            assert_eq!(demux(&s, capacity, 256), whole, "capacity {capacity}");
+        }
+        let nodes: Vec<&String> = whole.iter().filter(|l| l.starts_with("node")).collect();
+        assert_eq!(nodes.len(), 4, "{whole:#?}");
+        assert!(
+            whole.iter().any(|l| l.starts_with("node b2 2")),
+            "{whole:#?}"
+        );
+        assert!(whole
+            .iter()
+            .any(|l| l.contains("Some(4) line without a `host: ` prefix")));
+        assert!(whole.iter().any(|l| l.contains("Some(10) line of")));
+    }
+
+    #[test]
+    fn a_small_window_reads_the_same_through_any_buffer() {
+        let s = stream();
+        let whole = demux(&s, 1 << 16, 1);
+        assert!(whole
+            .iter()
+            .any(|l| l.contains("resumed after it was finalized")));
+        for capacity in [1, 3, 7] {
+            assert_eq!(demux(&s, capacity, 1), whole, "capacity {capacity}");
+        }
     }
 }
