@@ -117,7 +117,7 @@ impl<'c, 'o> Demux<'c, 'o> {
                 if partial_len > 0 {
                     // The last line, without a newline.
                     line_no += 1;
-                    self.raw_line(&partial, partial_len, line_no, sink);
+                    self.raw_line(&partial, partial_len, false, line_no, sink);
                 }
                 break;
             }
@@ -131,7 +131,7 @@ impl<'c, 'o> Demux<'c, 'o> {
                 match end {
                     Some(i) => {
                         line_no += 1;
-                        self.raw_line(&partial, partial_len, line_no, sink);
+                        self.raw_line(&partial, partial_len, false, line_no, sink);
                         // `partial_len` is set again from this buffer's tail below.
                         partial.clear();
                         start = i + 1;
@@ -143,11 +143,14 @@ impl<'c, 'o> Demux<'c, 'o> {
                     }
                 }
             }
+            // One check for the whole buffer (lspci output is ASCII) instead of a UTF-8
+            // check per line.
+            let ascii = available[start..].is_ascii();
             let base = start;
             for end in memchr::memchr_iter(b'\n', &available[base..]) {
                 let line = &available[start..base + end];
                 line_no += 1;
-                self.raw_line(line, line.len(), line_no, sink);
+                self.raw_line(line, line.len(), ascii, line_no, sink);
                 start = base + end + 1;
             }
             let tail = &available[start..];
@@ -160,8 +163,9 @@ impl<'c, 'o> Demux<'c, 'o> {
     }
 
     /// One line of the stream without its newline; `len` is its whole length, of which
-    /// `raw` holds at most [`MAX_STREAM_LINE`] bytes.
-    fn raw_line(&mut self, raw: &[u8], len: usize, line_no: usize, sink: Sink<'_>) {
+    /// `raw` holds at most [`MAX_STREAM_LINE`] bytes; `ascii` says that it is known to be
+    /// ASCII.
+    fn raw_line(&mut self, raw: &[u8], len: usize, ascii: bool, line_no: usize, sink: Sink<'_>) {
         if len > MAX_STREAM_LINE {
             self.stray(line_no, &format!("line of {len} bytes skipped"), sink);
             return;
@@ -172,13 +176,20 @@ impl<'c, 'o> Demux<'c, 'o> {
             if let Some(p) = self.slots[slot].as_mut() {
                 p.last_active = self.tick;
                 let rest = &raw[(p.host.len() + 2).min(raw.len())..];
-                push_line(p, rest, line_no, self.label, sink);
+                push_line(p, rest, ascii, line_no, self.label, sink);
             }
             return;
         }
         // The strict check is the fast path; lspci's stray bytes are rare.
-        let text = String::from_utf8_lossy(raw);
-        self.line(&text, line_no, sink);
+        let lossy;
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => t,
+            Err(_) => {
+                lossy = String::from_utf8_lossy(raw);
+                &lossy
+            }
+        };
+        self.line(text, line_no, sink);
     }
 
     /// The slot of the last line's host when `raw` carries its prefix (`host: ` or a bare
@@ -209,7 +220,7 @@ impl<'c, 'o> Demux<'c, 'o> {
         if let Some(&slot) = self.index.get(host) {
             if let Some(p) = self.slots[slot].as_mut() {
                 p.last_active = self.tick;
-                push_line(p, rest.as_bytes(), line_no, self.label, sink);
+                push_line(p, rest.as_bytes(), true, line_no, self.label, sink);
             }
             self.last = Some(slot);
             return;
@@ -246,7 +257,7 @@ impl<'c, 'o> Demux<'c, 'o> {
             last_active: self.tick,
             over_cap: false,
         };
-        push_line(&mut p, rest.as_bytes(), line_no, self.label, sink);
+        push_line(&mut p, rest.as_bytes(), true, line_no, self.label, sink);
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s] = Some(p);
@@ -347,18 +358,25 @@ fn hex_like(host: &str) -> bool {
 }
 
 /// Adds one line (prefix removed) to a host, unless its output is already over the cap.
-/// Bytes that are not UTF-8 are replaced as the rest of the stream's text is.
-fn push_line(p: &mut Pending, rest: &[u8], line_no: usize, label: &str, sink: Sink<'_>) {
+/// Bytes that are not UTF-8 are replaced as the rest of the stream's text is, unless `utf8`
+/// says the line is known to be UTF-8.
+fn push_line(
+    p: &mut Pending,
+    rest: &[u8],
+    utf8: bool,
+    line_no: usize,
+    label: &str,
+    sink: Sink<'_>,
+) {
     if p.over_cap {
         return;
     }
     let lossy;
-    let rest = match std::str::from_utf8(rest) {
-        Ok(_) => rest,
-        Err(_) => {
-            lossy = String::from_utf8_lossy(rest);
-            lossy.as_bytes()
-        }
+    let rest = if utf8 || std::str::from_utf8(rest).is_ok() {
+        rest
+    } else {
+        lossy = String::from_utf8_lossy(rest);
+        lossy.as_bytes()
     };
     if (p.text.len() + rest.len()) as u64 >= MAX_NODE_TEXT_BYTES {
         p.over_cap = true;
