@@ -280,12 +280,15 @@ pub fn build_report(accs: Vec<Accumulator>, mut skipped: Vec<SkippedInput>) -> F
                 k.values.iter().map(|(v, set)| (v, set)).collect();
             values.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
             let reported = k.reported.len();
-            let unreported: Vec<u32> = s
+            // Ranks, ascending like every other node list: node indices follow arrival
+            // order, ranks follow node names.
+            let mut unreported: Vec<u32> = s
                 .present
                 .iter()
                 .filter(|i| !k.reported.contains(*i))
                 .map(|i| ranks.of[i as usize])
                 .collect();
+            unreported.sort_unstable();
             // The key itself missing on most nodes (a `.Note` only some print): the
             // fleet value is "not reported".
             let (fleet_value, majority) = if reported * 2 < p {
