@@ -20,6 +20,16 @@ thread_local! {
     static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// Appends flags as lspci prints them: for each `(name, bit)`, the name (with its leading
+/// space, where it has one) and `+` or `-` for `bit` in `value`. Registers print runs of
+/// these; one table per run reads like lspci's output and keeps bits next to their names.
+pub(crate) fn push_flags(out: &mut String, value: u32, flags: &[(&str, u32)]) {
+    for &(name, bit) in flags {
+        out.push_str(name);
+        out.push(super::cfg::flag(value, bit));
+    }
+}
+
 /// An empty buffer for a line built piece by piece (`write!`, `push_str`), large enough for
 /// any register line: pushed with `Line::reg(buf.as_str())`, the line gets an exact copy.
 pub(crate) fn line_buf() -> String {

@@ -170,12 +170,15 @@ fn device(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     cont.push_str("ExtTag");
     cont.push(flag(t, 0x20));
     if matches!(ty, ENDPOINT | LEGACY_ENDPOINT | UPSTREAM | PCIE_TO_PCI) {
-        cont.push_str(" AttnBtn");
-        cont.push(flag(t, 0x1000));
-        cont.push_str(" AttnInd");
-        cont.push(flag(t, 0x2000));
-        cont.push_str(" PwrInd");
-        cont.push(flag(t, 0x4000));
+        line_fmt::push_flags(
+            &mut cont,
+            t,
+            &[
+                (" AttnBtn", 0x1000),
+                (" AttnInd", 0x2000),
+                (" PwrInd", 0x4000),
+            ],
+        );
     }
     cont.push_str(" RBE");
     cont.push(flag(t, 0x8000));
@@ -207,16 +210,17 @@ fn device(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
         ],
     ));
     let mut cont = line_fmt::line_buf();
-    cont.push_str("RlxdOrd");
-    cont.push(flag(w, 0x10));
-    cont.push_str(" ExtTag");
-    cont.push(flag(w, 0x100));
-    cont.push_str(" PhantFunc");
-    cont.push(flag(w, 0x200));
-    cont.push_str(" AuxPwr");
-    cont.push(flag(w, 0x400));
-    cont.push_str(" NoSnoop");
-    cont.push(flag(w, 0x800));
+    line_fmt::push_flags(
+        &mut cont,
+        w,
+        &[
+            ("RlxdOrd", 0x10),
+            (" ExtTag", 0x100),
+            (" PhantFunc", 0x200),
+            (" AuxPwr", 0x400),
+            (" NoSnoop", 0x800),
+        ],
+    );
     if ty == PCIE_TO_PCI {
         cont.push_str(" BrConfRtry");
         cont.push(flag(w, 0x8000));
@@ -345,10 +349,7 @@ fn link(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     if matches!(ty, ROOT_PORT | ENDPOINT | LEGACY_ENDPOINT | PCIE_TO_PCI) {
         let _ = write!(ctl, " RCB {} bytes,", if w & 8 != 0 { 128 } else { 64 });
     }
-    ctl.push_str(" Disabled");
-    ctl.push(flag(w, 0x10));
-    ctl.push_str(" CommClk");
-    ctl.push(flag(w, 0x40));
+    line_fmt::push_flags(&mut ctl, w, &[(" Disabled", 0x10), (" CommClk", 0x40)]);
     lines.push(Line::reg(ctl.as_str()));
     lines.push(line_fmt::concat(
         1,
@@ -572,16 +573,18 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
         "Via message/WAKE#",
     ][((l >> 18) & 3) as usize];
     let mut c = line_fmt::line_buf();
-    c.push_str("10BitTagComp");
-    c.push(flag(l, 0x10000));
-    c.push_str(" 10BitTagReq");
-    c.push(flag(l, 0x20000));
+    line_fmt::push_flags(
+        &mut c,
+        l,
+        &[("10BitTagComp", 0x10000), (" 10BitTagReq", 0x20000)],
+    );
     c.push_str(" OBFF ");
     c.push_str(obff);
-    c.push_str(", ExtFmt");
-    c.push(flag(l, 0x100000));
-    c.push_str(" EETLPPrefix");
-    c.push(flag(l, 0x200000));
+    line_fmt::push_flags(
+        &mut c,
+        l,
+        &[(", ExtFmt", 0x100000), (" EETLPPrefix", 0x200000)],
+    );
     if l & 0x200000 != 0 {
         let n = (l >> 22) & 3;
         let _ = write!(c, ", MaxEETLPPrefixes {}", if n == 0 { 4 } else { n });
@@ -636,12 +639,11 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
             c.push(flag(l, 0x40));
         }
         if completer {
-            c.push_str(" 32bit");
-            c.push(flag(l, 0x80));
-            c.push_str(" 64bit");
-            c.push(flag(l, 0x100));
-            c.push_str(" 128bitCAS");
-            c.push(flag(l, 0x200));
+            line_fmt::push_flags(
+                &mut c,
+                l,
+                &[(" 32bit", 0x80), (" 64bit", 0x100), (" 128bitCAS", 0x200)],
+            );
         }
         lines.push(Line::cont(c.as_str()));
     }
@@ -652,12 +654,15 @@ fn device2(cfg: &Cfg<'_>, off: u16, ty: u8, has_mem_bar: bool, lines: &mut Vec<L
     let mut c = line_fmt::line_buf();
     c.push_str("DevCtl2: Completion Timeout: ");
     c.push_str(timeout_value(w & 0xf));
-    c.push_str(", TimeoutDis");
-    c.push(flag(w, 0x10));
-    c.push_str(" LTR");
-    c.push(flag(w, 0x400));
-    c.push_str(" 10BitTagReq");
-    c.push(flag(w, 0x1000));
+    line_fmt::push_flags(
+        &mut c,
+        w,
+        &[
+            (", TimeoutDis", 0x10),
+            (" LTR", 0x400),
+            (" 10BitTagReq", 0x1000),
+        ],
+    );
     c.push_str(" OBFF ");
     c.push_str(obff_en);
     c.push(',');
@@ -758,10 +763,11 @@ fn link_control2(cfg: &Cfg<'_>, off: u16, ty: u8, lines: &mut Vec<Line>) {
     let mut c = line_fmt::line_buf();
     c.push_str("LnkCtl2: Target Link Speed: ");
     c.push_str(link2_target(w & 0xf));
-    c.push_str(", EnterCompliance");
-    c.push(flag(w, 0x10));
-    c.push_str(" SpeedDis");
-    c.push(flag(w, 0x20));
+    line_fmt::push_flags(
+        &mut c,
+        w,
+        &[(", EnterCompliance", 0x10), (" SpeedDis", 0x20)],
+    );
     if matches!(ty, DOWNSTREAM) {
         let _ = write!(
             c,
@@ -818,10 +824,7 @@ fn link_status2(cfg: &Cfg<'_>, off: u16, drs: bool, lines: &mut Vec<Line>) {
         "incomplete",
     ][((s >> 8) & 3) as usize];
     let mut c = line_fmt::line_buf();
-    c.push_str("Retimer");
-    c.push(flag(s, 0x40));
-    c.push_str(" 2Retimers");
-    c.push(flag(s, 0x80));
+    line_fmt::push_flags(&mut c, s, &[("Retimer", 0x40), (" 2Retimers", 0x80)]);
     c.push_str(" CrosslinkRes: ");
     c.push_str(crosslink);
     if drs {
