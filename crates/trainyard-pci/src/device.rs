@@ -376,11 +376,18 @@ impl Fields {
     /// A device with more than [`Fields::INDEX_FROM`] settings builds a hash index on the
     /// first call (once; later calls probe it), so many lookups per device stay cheap.
     pub fn get(&self, key: &str) -> Option<&str> {
+        let [_, k, e] = self.spans[self.position(key)?];
+        Some(&self.text[k as usize..e as usize])
+    }
+
+    /// Position (in [`Fields::iter`] order) of the first setting named `key`; looked up
+    /// like [`Fields::get`].
+    pub fn position(&self, key: &str) -> Option<usize> {
         let text = self.text.as_str();
         if self.spans.len() <= Self::INDEX_FROM {
-            return self.spans.iter().find_map(|&[s, k, e]| {
+            return self.spans.iter().position(|&[s, k, _]| {
                 let (s, k) = (s as usize, k as usize);
-                (k - s == key.len() && &text[s..k] == key).then(|| &text[k..e as usize])
+                k - s == key.len() && &text[s..k] == key
             });
         }
         let index = self.index.get_or_init(|| self.build_index());
@@ -391,13 +398,85 @@ impl Fields {
             if slot == 0 {
                 return None;
             }
-            let [s, k, e] = self.spans[slot as usize - 1];
-            let (s, k) = (s as usize, k as usize);
-            if &text[s..k] == key {
-                return Some(&text[k..e as usize]);
+            let i = slot as usize - 1;
+            let [s, k, _] = self.spans[i];
+            if &text[s as usize..k as usize] == key {
+                return Some(i);
             }
             pos = (pos + 1) & mask;
         }
+    }
+
+    /// A copy with the values of some settings replaced: `changes` holds (position, new
+    /// value) pairs, positions as [`Fields::position`] gives them. Keys and their order stay
+    /// the same, so the copy takes over the lookup index if this one has built it: a fleet
+    /// derives a node's device from another node's that differs in a serial number, and
+    /// the rules then look up dozens of its keys. Positions past the end are ignored.
+    pub fn with_values(&self, changes: &[(usize, &str)]) -> Option<Fields> {
+        let n = self.spans.len();
+        // In position order, the last change of a position winning.
+        let mut order: Vec<(usize, &str)> = Vec::with_capacity(changes.len());
+        for &(p, v) in changes.iter().rev().filter(|(p, _)| *p < n) {
+            if !order.iter().any(|(q, _)| *q == p) {
+                order.push((p, v));
+            }
+        }
+        order.sort_unstable_by_key(|&(p, _)| p);
+        let index = std::sync::OnceLock::new();
+        if let Some(built) = self.index.get() {
+            // The index holds positions and compares keys on lookup: both unchanged.
+            let _ = index.set(built.clone());
+        }
+        let grow: usize = order.iter().map(|(_, v)| v.len()).sum();
+        // Spans are u32: a result over 4 GiB cannot be represented (and is not lspci's).
+        u32::try_from(self.text.len().checked_add(grow)?).ok()?;
+        // The changed values in text order (settings need not lie in text order: header
+        // settings are moved first, renamed repeats are rewritten at the end).
+        let mut cuts: Vec<(u32, u32, &str)> = order
+            .iter()
+            .map(|&(p, v)| (self.spans[p][1], self.spans[p][2], v))
+            .collect();
+        cuts.sort_unstable_by_key(|c| c.0);
+        let mut text = String::with_capacity(self.text.len() + grow);
+        let mut copied = 0;
+        for &(k, e, v) in &cuts {
+            text.push_str(&self.text[copied..k as usize]);
+            text.push_str(v);
+            copied = e as usize;
+        }
+        text.push_str(&self.text[copied..]);
+        // An offset of the old text moves by the length change of every value that ends at
+        // or before it (a changed value's own end included, which makes its new end right).
+        // One pass per change over all offsets, compared with the old ones: no branches,
+        // so it runs at a few offsets per cycle.
+        let delta = |(k, e, v): (u32, u32, &str)| (v.len() as u32).wrapping_sub(e - k);
+        let mut spans = self.spans.clone();
+        for &cut in &cuts {
+            let (d, e) = (delta(cut), cut.1);
+            for (new, old) in spans.iter_mut().zip(&self.spans) {
+                for t in 0..3 {
+                    new[t] = new[t].wrapping_add(u32::from(old[t] >= e).wrapping_mul(d));
+                }
+            }
+        }
+        // A changed setting itself: its key does not move with its own value (which matters
+        // when the old value was empty and ended where the key does).
+        for &(p, v) in &order {
+            let [s, k, _] = self.spans[p];
+            let at = |x: u32| {
+                cuts.iter()
+                    .filter(|c| c.0 != k && c.1 <= x)
+                    .fold(x, |x, &c| x.wrapping_add(delta(c)))
+            };
+            let new_k = at(k);
+            spans[p] = [at(s), new_k, new_k + v.len() as u32];
+        }
+        Some(Fields {
+            text,
+            spans,
+            index,
+            hashes: self.hashes.clone(),
+        })
     }
 
     /// Devices with at most this many settings are searched linearly by [`Fields::get`].
@@ -616,5 +695,94 @@ pub(crate) mod hex_bytes {
             })
             .collect::<Result<Vec<u8>, _>>()
             .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(n: usize) -> Fields {
+        (0..n).map(|i| (format!("K{i}"), format!("v{i}"))).collect()
+    }
+
+    #[test]
+    fn position_agrees_with_get_with_and_without_the_index() {
+        for n in [3, Fields::INDEX_FROM + 5] {
+            let f = sample(n);
+            for i in 0..n {
+                assert_eq!(f.position(&format!("K{i}")), Some(i));
+                assert_eq!(f.get(&format!("K{i}")), Some(format!("v{i}").as_str()));
+            }
+            assert_eq!(f.position("K"), None);
+        }
+    }
+
+    #[test]
+    fn with_values_replaces_only_the_named_settings_and_keeps_lookups_right() {
+        let f = sample(40);
+        assert_eq!(f.get("K7"), Some("v7")); // builds the index the copy takes over
+        let g = f
+            .with_values(&[(7, "a much longer value than before"), (39, ""), (99, "x")])
+            .expect("small");
+        assert_eq!(g.len(), 40);
+        for (i, (a, b)) in f.iter().zip(g.iter()).enumerate() {
+            assert_eq!(a.key, b.key);
+            match i {
+                7 => assert_eq!(b.value.as_str(), "a much longer value than before"),
+                39 => assert_eq!(b.value.as_str(), ""),
+                _ => assert_eq!(a.value, b.value),
+            }
+        }
+        assert_eq!(g.get("K7"), Some("a much longer value than before"));
+        assert_eq!(g.get("K39"), Some(""));
+        assert_eq!(g.get("K8"), Some("v8"));
+        assert_eq!(g, {
+            let mut h: Vec<(String, String)> = f
+                .iter()
+                .map(|x| (x.key.to_string(), x.value.to_string()))
+                .collect();
+            h[7].1 = "a much longer value than before".into();
+            h[39].1 = String::new();
+            h.into_iter().collect::<Fields>()
+        });
+    }
+
+    #[test]
+    fn with_values_fills_empty_values() {
+        let f: Fields = [("A", ""), ("B", ""), ("C", "c")].into_iter().collect();
+        let g = f.with_values(&[(0, "aa"), (1, "b")]).expect("small");
+        let want: Fields = [("A", "aa"), ("B", "b"), ("C", "c")].into_iter().collect();
+        assert_eq!(g, want);
+        let g = f.with_values(&[(1, "bbb"), (2, "")]).expect("small");
+        let want: Fields = [("A", ""), ("B", "bbb"), ("C", "")].into_iter().collect();
+        assert_eq!(g, want);
+    }
+
+    #[test]
+    fn with_values_handles_settings_out_of_text_order() {
+        // As after a renamed repeat: the spans no longer run back to back.
+        let mut f = sample(20);
+        f.spans.swap(3, 11);
+        f.hashes.clear();
+        let g = f
+            .with_values(&[(3, "three"), (11, "eleven")])
+            .expect("small");
+        let want: Fields = f
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let v = match i {
+                    3 => "three".to_string(),
+                    11 => "eleven".to_string(),
+                    _ => x.value.to_string(),
+                };
+                (x.key.to_string(), v)
+            })
+            .collect();
+        assert_eq!(g, want);
+        // Position 3 holds K11's setting since the swap.
+        assert_eq!(g.get("K11"), Some("three"));
+        assert_eq!(g.get("K3"), Some("eleven"));
     }
 }

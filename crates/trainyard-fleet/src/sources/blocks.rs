@@ -40,6 +40,7 @@ use std::sync::Arc;
 use trainyard_pci::text::{pdsh_decision, starts_device, TextParser, MAX_LINE_LEN};
 use trainyard_pci::{decode_config, Device};
 
+use super::patch::Templates;
 use crate::fxhash::{FxBuild, FxHasher};
 use crate::ingest::Ingested;
 use crate::node::{InputKind, Node};
@@ -82,6 +83,8 @@ struct Memo {
     devices: Vec<Arc<Device>>,
     /// Hashes of blocks parsed once and not kept (see [`Memo::seen_before`]).
     seen: HashSet<u64, FxBuild>,
+    /// Blocks that most others of their shape vary, to derive those from (see [`super::patch`]).
+    templates: Templates,
 }
 
 impl Default for Memo {
@@ -92,6 +95,7 @@ impl Default for Memo {
             parser: TextParser::fields_only(),
             devices: Vec::new(),
             seen: HashSet::default(),
+            templates: Templates::default(),
         }
     }
 }
@@ -187,13 +191,20 @@ impl Memo {
                 return Some(());
             }
         }
-        let (device, hex) = self.parse(text, line)?;
+        let (device, hex) = match self.templates.derive(&mut self.parser, text, line) {
+            Some(device) => (device, false),
+            None => {
+                let (device, hex) = self.parse(text, line)?;
+                let device = Arc::new(device);
+                self.templates.offer(text, &device);
+                (device, hex)
+            }
+        };
         if hex {
             any.0 = true;
         } else {
             any.1 = true;
         }
-        let device = Arc::new(device);
         self.devices.push(Arc::clone(&device));
         // Admitted on its second sighting: a block seen once (a serial number, a counter)
         // is usually never seen again, and keeping it would only push out the ones that
@@ -394,5 +405,130 @@ mod tests {
         }
         assert!(kept > 1000, "{kept} blocks kept at most");
         assert!(memo.entries.len() < 200_000);
+    }
+
+    /// Synthetic fleets of the three server dumps, every text fault kind on two nodes:
+    /// each node reads the same through the memo and its templates as through the ordinary
+    /// parser, and most blocks that are not repeats are derived, not parsed.
+    #[test]
+    fn derived_devices_are_the_parsed_ones_on_synthetic_fleets() {
+        use crate::synth::{FaultCounts, FaultKind, Synth, SynthOptions};
+        for dump in [
+            "hpe-cray-xd665-0EA228FAAE-vvnn.txt",
+            "gigabyte-g291-280-C9D3376115-vvnn.txt",
+            "gigabyte-g242-z11-DEF4067C8E-vvnn.txt",
+        ] {
+            let path = format!(
+                "{}/../../tests/data/gpu-servers/{dump}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let template = std::fs::read_to_string(&path).expect("fixture");
+            let mut faults = FaultCounts::none();
+            for kind in [
+                FaultKind::Acs,
+                FaultKind::Downtrain,
+                FaultKind::Mrrs,
+                FaultKind::RelaxedOrdering,
+                FaultKind::Missing,
+                FaultKind::Aer,
+            ] {
+                faults.set(kind, 2);
+            }
+            let opts = SynthOptions {
+                nodes: 24,
+                seed: 5,
+                faults,
+                prefix: "n".into(),
+            };
+            let synth = Synth::new(dump, &template, &opts).expect("template");
+            let mut memo = Memo::default();
+            for i in 0..synth.len() {
+                let mut text = Vec::new();
+                synth.write_node(i, &mut text).expect("write");
+                let name = synth.node_name(i).expect("name");
+                let got = memo.read(name, &text).expect("clean");
+                same(&got, &read_input(name, &text[..]).expect("text"));
+            }
+            assert!(
+                memo.templates.derived >= synth.len() as u64,
+                "{dump}: {} blocks derived",
+                memo.templates.derived
+            );
+        }
+    }
+
+    /// One-line changes of every kind to lines all over a real server's blocks: whatever
+    /// the memo does with them (derive or parse), the device is the parsed one.
+    #[test]
+    fn any_one_line_change_reads_like_a_parse() {
+        let text = std::fs::read_to_string(TEMPLATE).expect("fixture");
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .filter(|&i| i < text.len() && starts_device(text[i..].lines().next().unwrap_or("")))
+            .chain(std::iter::once(text.len()))
+            .collect();
+        // Value changes (a flag flipped, a digit changed) tried and derived.
+        let (mut values, mut derived) = (0, 0);
+        for (b, w) in starts.windows(2).enumerate() {
+            let block = &text[w[0]..w[1]];
+            let lines: Vec<&str> = block.split_inclusive('\n').collect();
+            let mut memo = Memo::default();
+            assert!(memo.read("n", block.as_bytes()).is_some());
+            for i in (1..lines.len()).filter(|i| (i + b) % 6 == 0) {
+                let line = lines[i].trim_end_matches('\n');
+                let body = line.trim_start_matches('\t');
+                let indent = &line[..line.len() - body.len()];
+                let flipped = line
+                    .replacen('+', "\u{1}", 1)
+                    .replacen('-', "+", 1)
+                    .replacen('\u{1}', "-", 1);
+                let digit = line.replacen(
+                    |c: char| c.is_ascii_digit(),
+                    if line.contains('7') { "3" } else { "7" },
+                    1,
+                );
+                let mut variants = vec![
+                    (true, flipped),
+                    (true, digit),
+                    (false, format!("{line} Extra+")),
+                    (false, format!("{indent}Garbage line: x")),
+                    (
+                        false,
+                        format!(
+                            "{indent}Capabilities: [e0] Vendor Specific Information: Len=08 <?>"
+                        ),
+                    ),
+                ];
+                if i % 3 == 0 {
+                    variants.push((false, format!("\t{line}")));
+                    variants.push((false, String::new()));
+                    variants.push((false, format!("{line}\n{line}")));
+                }
+                for (value, v) in variants {
+                    if v == line {
+                        continue;
+                    }
+                    let mut changed: Vec<&str> = lines.clone();
+                    let v = if v.is_empty() { v } else { format!("{v}\n") };
+                    changed[i] = &v;
+                    let changed = changed.concat();
+                    let plain = read_input("n", changed.as_bytes()).expect("text");
+                    let before = memo.templates.derived;
+                    if let Some(got) = memo.read("n", changed.as_bytes()) {
+                        same(&got, &plain);
+                    }
+                    if value {
+                        values += 1;
+                        derived += memo.templates.derived - before;
+                    }
+                }
+            }
+        }
+        // Most value changes derive (not those of identity lines or repeated keys).
+        eprintln!("{derived} of {values} value changes derived");
+        assert!(
+            derived * 3 > values * 2,
+            "{derived} of {values} value changes derived"
+        );
     }
 }

@@ -16,7 +16,9 @@ pub mod parallel;
 mod parser;
 mod reader;
 
-pub use parser::{pdsh_decision, starts_device, Diagnostic, DiagnosticKind, TextParser};
+pub use parser::{
+    pdsh_decision, starts_device, Diagnostic, DiagnosticKind, GroupSettings, TextParser,
+};
 pub use reader::{
     parse_reader, parse_str, read_limited_line, text_lines_at_start, LspciReader, ParseError,
     ParseErrorKind, ParseOutput, MAX_LINE_LEN,

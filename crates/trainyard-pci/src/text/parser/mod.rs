@@ -8,6 +8,9 @@ use crate::device::{BusNumbers, Capability, CapabilitySpace, Device, Line};
 use crate::fields::{FieldBuilder, Tokenizer};
 use crate::fxhash::FxBuild;
 
+mod group;
+pub use group::GroupSettings;
+
 /// A line that is not part of any device, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -119,6 +122,8 @@ enum Pending {
 struct Lean {
     tokenizer: Box<Tokenizer>,
     spare: Vec<LeanDevice>,
+    /// The builder of [`TextParser::read_group`].
+    group: Box<FieldBuilder>,
 }
 
 impl Default for Lean {
@@ -126,6 +131,7 @@ impl Default for Lean {
         Self {
             tokenizer: Tokenizer::take_spare(),
             spare: Vec::new(),
+            group: Box::default(),
         }
     }
 }
@@ -381,19 +387,7 @@ impl TextParser {
         }
         if indent == 1 {
             if let Some(rest) = text.strip_prefix("Capabilities:") {
-                let cap = match self.cap_titles.get(rest.trim()) {
-                    Some(cap) => cap.clone(),
-                    None => {
-                        let cap = capability_header(rest.trim());
-                        // A fleet has a few hundred distinct titles; garbage input could
-                        // have millions, so the cache starts over when it is big.
-                        if self.cap_titles.len() >= 4096 {
-                            self.cap_titles.clear();
-                        }
-                        self.cap_titles.insert(rest.trim().to_string(), cap.clone());
-                        cap
-                    }
-                };
+                let cap = cap_title(&mut self.cap_titles, rest);
                 b.dev.capabilities.push(cap);
                 b.cap_open = true;
                 b.last = Last::CapTitle;
@@ -501,6 +495,22 @@ impl TextParser {
         self.devices += 1;
         self.ready.push_back(dev);
     }
+}
+
+/// The capability of a title line (what follows `Capabilities:`), through the parser's cache.
+fn cap_title(cache: &mut HashMap<String, Capability, FxBuild>, rest: &str) -> Capability {
+    let rest = rest.trim();
+    if let Some(cap) = cache.get(rest) {
+        return cap.clone();
+    }
+    let cap = capability_header(rest);
+    // A fleet has a few hundred distinct titles; garbage input could have millions, so the
+    // cache starts over when it is big.
+    if cache.len() >= 4096 {
+        cache.clear();
+    }
+    cache.insert(rest.to_string(), cap.clone());
+    cap
 }
 
 /// What a line (without its newline and `\r`) decides about `pdsh` host prefixes: the
