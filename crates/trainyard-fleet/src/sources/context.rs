@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::line_map::LineMap;
 use super::queue::{Queue, Work, WorkerExit};
 use super::{FleetItem, Progress, ReadOptions, Skipped};
 
@@ -42,7 +43,7 @@ pub(super) struct HostBuffers {
     /// The host's text.
     pub(super) text: Vec<u8>,
     /// Stream line of each line of `text`.
-    pub(super) lines: Vec<usize>,
+    pub(super) lines: LineMap,
 }
 
 /// Most spare host buffers kept: enough for the hosts in flight between the demultiplexer and

@@ -20,6 +20,7 @@ use trainyard_pci::text::header_line::{split_address, split_host_prefix};
 use trainyard_pci::text::MAX_LINE_LEN;
 
 use super::context::{Context, Sink};
+use super::line_map::LineMap;
 use super::queue::Work;
 use super::stream::{skipped, Buffer, BufferKind, MAX_NODE_TEXT_BYTES, MAX_PROBLEMS_PER_INPUT};
 use super::{FleetItem, Skipped};
@@ -32,15 +33,18 @@ const MAX_PREFIX: usize = 255;
 struct Pending {
     /// The host's name, as in the prefix.
     host: String,
+    /// `host: `, what the host's lines start with.
+    prefix: Prefix,
     /// The host could be mistaken for a hex dump row offset (`c0`), which
     /// [`split_host_prefix`] decides from the rest of the line: such a host never takes the
-    /// fast path of [`Demux::same_host`].
+    /// fast paths of [`Demux::same_host_run`] and [`Demux::known_host`].
     hex_like: bool,
     text: Vec<u8>,
     /// Stream line of each gathered line.
-    lines: Vec<usize>,
-    /// When the host last had a line (a counter, not a clock).
-    last_active: u64,
+    lines: LineMap,
+    /// Stream line of the host's last line: the host with the lowest was active least
+    /// recently.
+    last_active: usize,
     /// The host's output passed [`MAX_NODE_TEXT_BYTES`]; later lines are dropped.
     over_cap: bool,
 }
@@ -61,7 +65,8 @@ pub(super) struct Demux<'c, 'o> {
     slots: Vec<Option<Pending>>,
     free: Vec<usize>,
     // Looked up once per change of host: FxHash rather than SipHash, host names are short.
-    index: HashMap<String, usize, FxBuild>,
+    // Keyed by bytes so that a line's prefix is looked up without a UTF-8 check.
+    index: HashMap<Vec<u8>, usize, FxBuild>,
     /// Slot of the host of the last prefixed line: `pdsh` writes a host's lines in batches,
     /// so most lines go to the same host as the line before.
     last: Option<usize>,
@@ -69,7 +74,6 @@ pub(super) struct Demux<'c, 'o> {
     resumed: HashMap<String, Resumed, FxBuild>,
     /// Lines that belong to no host's lspci output, listed up to a limit and then counted.
     stray: usize,
-    tick: u64,
 }
 
 /// Longest line kept: longer ones are skipped whole.
@@ -89,13 +93,12 @@ impl<'c, 'o> Demux<'c, 'o> {
             finalized: HashSet::default(),
             resumed: HashMap::default(),
             stray: 0,
-            tick: 0,
         }
     }
 
     /// Reads the whole stream, handing each completed host on.
     ///
-    /// Lines are taken straight from the reader's buffer (memchr for the newlines); only a
+    /// Lines are taken straight from the reader's buffer ([`Self::whole_lines`]); only a
     /// line cut by the end of a buffer is copied, into `partial`, to be completed from the
     /// next one.
     pub(super) fn run(mut self, mut reader: impl BufRead, sink: Sink<'_>) {
@@ -146,13 +149,7 @@ impl<'c, 'o> Demux<'c, 'o> {
             // One check for the whole buffer (lspci output is ASCII) instead of a UTF-8
             // check per line.
             let ascii = available[start..].is_ascii();
-            let base = start;
-            for end in memchr::memchr_iter(b'\n', &available[base..]) {
-                let line = &available[start..base + end];
-                line_no += 1;
-                self.raw_line(line, line.len(), ascii, line_no, sink);
-                start = base + end + 1;
-            }
+            start += self.whole_lines(&available[start..], ascii, &mut line_no, sink);
             let tail = &available[start..];
             partial.extend_from_slice(&tail[..tail.len().min(MAX_STREAM_LINE)]);
             partial_len = tail.len();
@@ -160,6 +157,78 @@ impl<'c, 'o> Demux<'c, 'o> {
             reader.consume(n);
         }
         self.finish(sink);
+    }
+
+    /// Reads the lines of `buf` that end in a newline and says where the last one ends;
+    /// `ascii` says that `buf` is ASCII.
+    fn whole_lines(
+        &mut self,
+        buf: &[u8],
+        ascii: bool,
+        line_no: &mut usize,
+        sink: Sink<'_>,
+    ) -> usize {
+        let mut pos = 0;
+        loop {
+            if ascii {
+                pos = self.same_host_run(buf, pos, line_no);
+            }
+            let Some(len) = memchr::memchr(b'\n', &buf[pos..]) else {
+                return pos;
+            };
+            *line_no += 1;
+            self.raw_line(&buf[pos..pos + len], len, ascii, *line_no, sink);
+            pos += len + 1;
+        }
+    }
+
+    /// Takes the lines of `buf` from `pos` on that start with the last line's host's
+    /// `host: ` into that host, and says where the first other line starts; `buf` is ASCII.
+    ///
+    /// This is the path of almost every line, `pdsh` writing a host's lines in batches: no
+    /// prefix split, hash lookup or UTF-8 check per line, the prefix compared in one go
+    /// ([`Prefix::starts`]), one copy per line with its newline, and the lines' stream
+    /// numbers and the host's activity recorded once per run. Any line out of the ordinary
+    /// (over [`MAX_STREAM_LINE`], past the host's cap, a bare `host:`, cut by the end of
+    /// `buf`, a hex-like host) is left to [`Self::raw_line`], which has the rules for it.
+    fn same_host_run(&mut self, buf: &[u8], mut pos: usize, line_no: &mut usize) -> usize {
+        let Some(p) = self.last.and_then(|s| self.slots.get_mut(s)?.as_mut()) else {
+            return pos;
+        };
+        if p.hex_like || p.over_cap {
+            return pos;
+        }
+        let first = *line_no + 1;
+        let n = p.prefix.len();
+        while p.prefix.starts(&buf[pos..]) {
+            let from = pos + n;
+            let Some(len) = memchr::memchr(b'\n', &buf[from..]) else {
+                break;
+            };
+            if n + len > MAX_STREAM_LINE {
+                break;
+            }
+            let newline = from + len;
+            let cr = len > 0 && buf[newline - 1] == b'\r';
+            let text_len = len - usize::from(cr);
+            if (p.text.len() + text_len) as u64 >= MAX_NODE_TEXT_BYTES {
+                break;
+            }
+            if cr {
+                p.text.extend_from_slice(&buf[from..newline - 1]);
+                p.text.push(b'\n');
+            } else {
+                // The line with its newline, as the host's text has it.
+                p.text.extend_from_slice(&buf[from..=newline]);
+            }
+            *line_no += 1;
+            pos = newline + 1;
+        }
+        if *line_no >= first {
+            p.lines.push_run(first, *line_no + 1 - first);
+            p.last_active = *line_no;
+        }
+        pos
     }
 
     /// One line of the stream without its newline; `len` is its whole length, of which
@@ -171,11 +240,10 @@ impl<'c, 'o> Demux<'c, 'o> {
             return;
         }
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if let Some(slot) = self.same_host(raw) {
-            self.tick += 1;
+        if let Some((slot, rest)) = self.known_host(raw) {
+            self.last = Some(slot);
             if let Some(p) = self.slots[slot].as_mut() {
-                p.last_active = self.tick;
-                let rest = &raw[(p.host.len() + 2).min(raw.len())..];
+                p.last_active = line_no;
                 push_line(p, rest, ascii, line_no, self.label, sink);
             }
             return;
@@ -192,20 +260,49 @@ impl<'c, 'o> Demux<'c, 'o> {
         self.line(text, line_no, sink);
     }
 
-    /// The slot of the last line's host when `raw` carries its prefix (`host: ` or a bare
-    /// `host:`), decided as [`split_host_prefix`] would but by comparing bytes: a host name
-    /// holds no `:`, so the first `: ` of such a line ends the prefix.
-    fn same_host(&self, raw: &[u8]) -> Option<usize> {
-        let slot = self.last?;
-        let p = self.slots.get(slot)?.as_ref()?;
-        let host = p.host.as_bytes();
-        if p.hex_like || !raw.starts_with(host) {
+    /// The slot of a host being gathered when `raw` carries its prefix (`host: ` or a bare
+    /// `host:`), with the rest of the line.
+    ///
+    /// Decided as [`split_host_prefix`] would, by comparing bytes: a host being gathered
+    /// passed its checks when it was first seen, and its name holds no `:`, so when what
+    /// comes before a `:` is such a name, that `:` is the line's first and ends the
+    /// prefix. Only a hex-like host (`c0`, see [`hex_like`]) needs the rest of the line to
+    /// decide, and is left to [`Self::line`]. The host names of a fleet mostly have one
+    /// length, so the `:` is looked for where the last host's ended before it is searched.
+    fn known_host<'r>(&self, raw: &'r [u8]) -> Option<(usize, &'r [u8])> {
+        let guess = self
+            .last
+            .and_then(|s| self.slots[s].as_ref())
+            .map(|p| p.host.len())
+            .filter(|&n| raw.get(n) == Some(&b':'))
+            .and_then(|n| Some((self.slot_of(&raw[..n])?, n)));
+        let (slot, colon) = match guess {
+            Some(found) => found,
+            None => {
+                let colon = memchr::memchr(b':', raw)?;
+                (self.slot_of(&raw[..colon])?, colon)
+            }
+        };
+        let rest: &[u8] = match &raw[colon + 1..] {
+            [] => &[],
+            [b' ', rest @ ..] => rest,
+            _ => return None,
+        };
+        if self.slots[slot].as_ref()?.hex_like {
             return None;
         }
-        match &raw[host.len()..] {
-            [b':'] | [b':', b' ', ..] => Some(slot),
-            _ => None,
-        }
+        Some((slot, rest))
+    }
+
+    /// The slot of the host being gathered named `host`: the last line's host is tried
+    /// before the map.
+    fn slot_of(&self, host: &[u8]) -> Option<usize> {
+        let last = self.last.filter(|&s| {
+            self.slots[s]
+                .as_ref()
+                .is_some_and(|p| p.host.as_bytes() == host)
+        });
+        last.or_else(|| self.index.get(host).copied())
     }
 
     fn line(&mut self, text: &str, line_no: usize, sink: Sink<'_>) {
@@ -216,10 +313,9 @@ impl<'c, 'o> Demux<'c, 'o> {
             }
             return;
         };
-        self.tick += 1;
-        if let Some(&slot) = self.index.get(host) {
+        if let Some(&slot) = self.index.get(host.as_bytes()) {
             if let Some(p) = self.slots[slot].as_mut() {
-                p.last_active = self.tick;
+                p.last_active = line_no;
                 push_line(p, rest.as_bytes(), true, line_no, self.label, sink);
             }
             self.last = Some(slot);
@@ -251,10 +347,11 @@ impl<'c, 'o> Demux<'c, 'o> {
         let buffers = self.ctx.host_buffers();
         let mut p = Pending {
             host: host.to_string(),
+            prefix: Prefix::new(host),
             hex_like: hex_like(host),
             text: buffers.text,
             lines: buffers.lines,
-            last_active: self.tick,
+            last_active: line_no,
             over_cap: false,
         };
         push_line(&mut p, rest.as_bytes(), true, line_no, self.label, sink);
@@ -268,7 +365,7 @@ impl<'c, 'o> Demux<'c, 'o> {
                 self.slots.len() - 1
             }
         };
-        self.index.insert(host.to_string(), slot);
+        self.index.insert(host.as_bytes().to_vec(), slot);
         self.last = Some(slot);
     }
 
@@ -289,7 +386,7 @@ impl<'c, 'o> Demux<'c, 'o> {
                 if self.last == Some(slot) {
                     self.last = None;
                 }
-                self.index.remove(&p.host);
+                self.index.remove(p.host.as_bytes());
                 self.finalized.insert(p.host.clone());
                 self.complete(p, sink);
             }
@@ -347,6 +444,57 @@ impl<'c, 'o> Demux<'c, 'o> {
             sink(self.label, skipped(self.label, None, error));
         }
     }
+}
+
+/// A host's line prefix, `host: `.
+///
+/// Compared with the start of every line of the host's batches, so when it is 8 to 16
+/// bytes long (`node00017: ` is 11) it is compared as two overlapping 8-byte words, not
+/// with a call to memcmp.
+struct Prefix {
+    bytes: Vec<u8>,
+    /// The first 8 bytes, when there are 8 to 16.
+    head: u64,
+    /// The last 8 bytes, when there are 8 to 16.
+    tail: u64,
+}
+
+impl Prefix {
+    fn new(host: &str) -> Self {
+        let mut bytes = Vec::with_capacity(host.len() + 2);
+        bytes.extend_from_slice(host.as_bytes());
+        bytes.extend_from_slice(b": ");
+        let n = bytes.len();
+        let (head, tail) = if (8..=16).contains(&n) {
+            (word(&bytes[..8]), word(&bytes[n - 8..]))
+        } else {
+            (0, 0)
+        };
+        Self { bytes, head, tail }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether `text` starts with the prefix.
+    #[inline]
+    fn starts(&self, text: &[u8]) -> bool {
+        let n = self.bytes.len();
+        if !(8..=16).contains(&n) {
+            return text.starts_with(&self.bytes);
+        }
+        match (text.get(..8), text.get(n - 8..n)) {
+            (Some(head), Some(tail)) => word(head) == self.head && word(tail) == self.tail,
+            _ => false,
+        }
+    }
+}
+
+/// Eight bytes as a word (0 for a slice of another length, which callers never pass).
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    bytes.try_into().map_or(0, u64::from_ne_bytes)
 }
 
 /// Whether [`split_host_prefix`] may take a line of `host` for a hex dump row (2-3 hex

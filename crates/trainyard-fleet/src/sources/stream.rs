@@ -8,6 +8,7 @@ use trainyard_pci::text::header_line::{split_address, split_host_prefix};
 use trainyard_snapshot::Snapshot;
 
 use super::context::{Context, HostBuffers, Sink};
+use super::line_map::LineMap;
 use super::{archive, blocks, pdsh, FleetItem, Skipped};
 use crate::ingest;
 
@@ -43,11 +44,11 @@ pub(super) struct Buffer {
 pub(super) enum BufferKind {
     /// An archive entry: any content but another archive.
     Entry,
-    /// One `pdsh` host's lines, prefixes removed; `lines[i]` is the stream line of line
-    /// `i + 1`, so problems name the line a person can find in the stream.
+    /// One `pdsh` host's lines, prefixes removed; `lines` gives the stream line of each, so
+    /// problems name the line a person can find in the stream.
     Host {
         /// Stream line of each buffered line.
-        lines: Vec<usize>,
+        lines: LineMap,
     },
 }
 
@@ -68,14 +69,14 @@ pub(super) struct Origin<'a> {
     /// The `pdsh` host, when the input is one host of a stream.
     pub(super) host: Option<&'a str>,
     /// Stream line of each line (see [`BufferKind::Host`]).
-    pub(super) lines: Option<&'a [usize]>,
+    pub(super) lines: Option<&'a LineMap>,
 }
 
 impl Origin<'_> {
     fn skipped(&self, line: Option<usize>, error: impl std::fmt::Display, lost: bool) -> Skipped {
         let line = match (self.lines, line) {
-            (Some(map), Some(l)) => map.get(l.saturating_sub(1)).copied(),
-            (Some(map), None) => map.first().copied(),
+            (Some(map), Some(l)) => map.get(l.saturating_sub(1)),
+            (Some(map), None) => map.first(),
             (None, l) => l,
         };
         let error = match self.host {
