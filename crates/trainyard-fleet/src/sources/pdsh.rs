@@ -29,6 +29,10 @@ use crate::fxhash::FxBuild;
 /// Longest prefix a host name (253 bytes) and `: ` add to an lspci line.
 const MAX_PREFIX: usize = 255;
 
+/// Most bytes reserved for a new host's text from the size of another host (see
+/// [`Demux::line`]): one odd host of 64 MiB should not make every later one reserve that.
+const MAX_SIZE_HINT: usize = 4 << 20;
+
 /// A host whose lines are being gathered.
 struct Pending {
     /// The host's name, as in the prefix.
@@ -74,6 +78,7 @@ pub(super) struct Demux<'c, 'o> {
     resumed: HashMap<String, Resumed, FxBuild>,
     /// Lines that belong to no host's lspci output, listed up to a limit and then counted.
     stray: usize,
+    newlines: Newlines,
 }
 
 /// Longest line kept: longer ones are skipped whole.
@@ -93,6 +98,7 @@ impl<'c, 'o> Demux<'c, 'o> {
             finalized: HashSet::default(),
             resumed: HashMap::default(),
             stray: 0,
+            newlines: Newlines::new(),
         }
     }
 
@@ -171,9 +177,9 @@ impl<'c, 'o> Demux<'c, 'o> {
         let mut pos = 0;
         loop {
             if ascii {
-                pos = self.same_host_run(buf, pos, line_no);
+                pos = self.runs(buf, pos, line_no);
             }
-            let Some(len) = memchr::memchr(b'\n', &buf[pos..]) else {
+            let Some(len) = self.newlines.find(&buf[pos..]) else {
                 return pos;
             };
             *line_no += 1;
@@ -182,8 +188,46 @@ impl<'c, 'o> Demux<'c, 'o> {
         }
     }
 
-    /// Takes the lines of `buf` from `pos` on that start with the last line's host's
-    /// `host: ` into that host, and says where the first other line starts; `buf` is ASCII.
+    /// Takes runs of lines of hosts being gathered from `pos` on ([`Self::same_host_run`]),
+    /// and says where the first line it left starts; `buf` is ASCII.
+    ///
+    /// The run of the last line's host comes first; at the end of a run the next line's
+    /// host is looked up from the bytes before a `:` where the run's host name ended (a
+    /// fleet's host names mostly have one length), so that a change of host costs one hash
+    /// lookup. A line whose host is not found so, or that no run takes, is left to
+    /// [`Self::raw_line`].
+    fn runs(&mut self, buf: &[u8], mut pos: usize, line_no: &mut usize) -> usize {
+        let Some(mut slot) = self.last else {
+            return pos;
+        };
+        loop {
+            let before = *line_no;
+            pos = self.same_host_run(slot, buf, pos, line_no);
+            if *line_no > before {
+                self.last = Some(slot);
+            }
+            // The line at `pos` is `slot`'s when the run stopped for another reason than a
+            // change of host: then it is not looked at again here.
+            match self.next_host(slot, &buf[pos..]) {
+                Some(next) if next != slot => slot = next,
+                _ => return pos,
+            }
+        }
+    }
+
+    /// The slot of the host being gathered whose name is the first bytes of `rest` and as
+    /// long as the name of `slot`'s host, followed by a `:` (see [`Self::known_host`] for
+    /// why that decides).
+    fn next_host(&self, slot: usize, rest: &[u8]) -> Option<usize> {
+        let n = self.slots[slot].as_ref()?.host.len();
+        if rest.get(n) != Some(&b':') {
+            return None;
+        }
+        self.index.get(&rest[..n]).copied()
+    }
+
+    /// Takes the lines of `buf` from `pos` on that start with `host: ` of the host in
+    /// `slot` into that host, and says where the first other line starts; `buf` is ASCII.
     ///
     /// This is the path of almost every line, `pdsh` writing a host's lines in batches: no
     /// prefix split, hash lookup or UTF-8 check per line, the prefix compared in one go
@@ -191,8 +235,15 @@ impl<'c, 'o> Demux<'c, 'o> {
     /// numbers and the host's activity recorded once per run. Any line out of the ordinary
     /// (over [`MAX_STREAM_LINE`], past the host's cap, a bare `host:`, cut by the end of
     /// `buf`, a hex-like host) is left to [`Self::raw_line`], which has the rules for it.
-    fn same_host_run(&mut self, buf: &[u8], mut pos: usize, line_no: &mut usize) -> usize {
-        let Some(p) = self.last.and_then(|s| self.slots.get_mut(s)?.as_mut()) else {
+    fn same_host_run(
+        &mut self,
+        slot: usize,
+        buf: &[u8],
+        mut pos: usize,
+        line_no: &mut usize,
+    ) -> usize {
+        let newlines = &self.newlines;
+        let Some(p) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return pos;
         };
         if p.hex_like || p.over_cap {
@@ -202,7 +253,7 @@ impl<'c, 'o> Demux<'c, 'o> {
         let n = p.prefix.len();
         while p.prefix.starts(&buf[pos..]) {
             let from = pos + n;
-            let Some(len) = memchr::memchr(b'\n', &buf[from..]) else {
+            let Some(len) = newlines.find(&buf[from..]) else {
                 break;
             };
             if n + len > MAX_STREAM_LINE {
@@ -344,7 +395,17 @@ impl<'c, 'o> Demux<'c, 'o> {
         if self.index.len() >= self.window {
             self.evict_one(sink);
         }
-        let buffers = self.ctx.host_buffers();
+        let mut buffers = self.ctx.host_buffers();
+        if buffers.text.capacity() == 0 {
+            // A fresh buffer (no parsed host's to reuse yet: the first window of a stream)
+            // starts at the size of the largest host being gathered, which is about this
+            // host's size in a fleet of like servers, instead of doubling from empty
+            // through a dozen reallocations, each a copy of all the text so far.
+            let largest = self.slots.iter().flatten().map(|p| p.text.len()).max();
+            buffers
+                .text
+                .reserve(largest.unwrap_or(0).min(MAX_SIZE_HINT));
+        }
         let mut p = Pending {
             host: host.to_string(),
             prefix: Prefix::new(host),
@@ -442,6 +503,38 @@ impl<'c, 'o> Demux<'c, 'o> {
                 self.stray - MAX_PROBLEMS_PER_INPUT
             );
             sink(self.label, skipped(self.label, None, error));
+        }
+    }
+}
+
+/// Finds the end of a line.
+///
+/// `memchr::memchr` picks its searcher on every call; with lines of 60 bytes that choice
+/// cost about as much as the search, so the AVX2 searcher is picked once and called
+/// directly where the CPU has it.
+#[derive(Clone, Copy)]
+enum Newlines {
+    #[cfg(target_arch = "x86_64")]
+    Avx2(memchr::arch::x86_64::avx2::memchr::One),
+    Any,
+}
+
+impl Newlines {
+    fn new() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(one) = memchr::arch::x86_64::avx2::memchr::One::new(b'\n') {
+            return Self::Avx2(one);
+        }
+        Self::Any
+    }
+
+    /// Where the first newline of `text` is.
+    #[inline]
+    fn find(&self, text: &[u8]) -> Option<usize> {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2(one) => one.find(text),
+            Self::Any => memchr::memchr(b'\n', text),
         }
     }
 }
