@@ -711,6 +711,46 @@ mod tests {
     }
 
     #[test]
+    fn runs_of_interleaved_hosts_keep_their_stream_lines() {
+        // Two hosts with names of one length (the fast change of host), a third with a
+        // longer name, runs of several lines, CRLF line ends and a bare `host:` in a run,
+        // and a line each that the parser reports (a hex row out of place), by its stream
+        // line.
+        let mut s = Vec::new();
+        let lines: [&[u8]; 14] = [
+            b"n01: 00:00.0 Host bridge: Intel Corporation Device 1234\n",
+            b"n01: \tControl: I/O- Mem+\r\n",
+            b"n02: 00:00.0 Host bridge: Intel Corporation Device 1234\r\n",
+            b"n02: \tControl: I/O- Mem+\n",
+            b"n02: 10: 86 80 34 12 00 00 00 00 00 00 00 00 00 00 00 00\n",
+            b"n01: 10: 86 80 34 12 00 00 00 00 00 00 00 00 00 00 00 00\n",
+            b"n01:\n",
+            b"n01: 00:01.0 Host bridge: Intel Corporation Device 1234\n",
+            b"n100: 00:00.0 Host bridge: Intel Corporation Device 1234\n",
+            b"n02: 00:01.0 Host bridge: Intel Corporation Device 1234\n",
+            b"n100: 10: 86 80 34 12 00 00 00 00 00 00 00 00 00 00 00 00\n",
+            b"n02:x is no prefix\n",
+            b"n01: \tControl: I/O- Mem+\n",
+            b"n02: \tControl: I/O- Mem+\n",
+        ];
+        for l in lines {
+            s.extend_from_slice(l);
+        }
+        let whole = demux(&s, 1 << 16, 256);
+        for capacity in [1, 2, 7, 40, 57, 100] {
+            assert_eq!(demux(&s, capacity, 256), whole, "capacity {capacity}");
+        }
+        for (host, line) in [("n02", 5), ("n01", 6), ("n100", 11)] {
+            let cited = format!("skip Some({line}) host {host}: bad hex row");
+            assert!(whole.iter().any(|l| l.starts_with(&cited)), "{cited}: {whole:#?}");
+        }
+        assert!(whole.iter().any(|l| l.starts_with("skip Some(12) line without")));
+        for node in ["node n01 2", "node n02 2", "node n100 1"] {
+            assert!(whole.iter().any(|l| l == node), "{node}: {whole:#?}");
+        }
+    }
+
+    #[test]
     fn a_small_window_reads_the_same_through_any_buffer() {
         let s = stream();
         let whole = demux(&s, 1 << 16, 1);
