@@ -753,9 +753,14 @@ mod tests {
         }
         for (host, line) in [("n02", 5), ("n01", 6), ("n100", 11)] {
             let cited = format!("skip Some({line}) host {host}: bad hex row");
-            assert!(whole.iter().any(|l| l.starts_with(&cited)), "{cited}: {whole:#?}");
+            assert!(
+                whole.iter().any(|l| l.starts_with(&cited)),
+                "{cited}: {whole:#?}"
+            );
         }
-        assert!(whole.iter().any(|l| l.starts_with("skip Some(12) line without")));
+        assert!(whole
+            .iter()
+            .any(|l| l.starts_with("skip Some(12) line without")));
         for node in ["node n01 2", "node n02 2", "node n100 1"] {
             assert!(whole.iter().any(|l| l == node), "{node}: {whole:#?}");
         }
