@@ -58,6 +58,9 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<Exit> {
         }));
     }
     let counter = Arc::new(AtomicU32::new(0));
+    // Phase timings for `-v`: where a long run spends its time (reading and folding on
+    // every worker, then merging and ranking on one thread).
+    let started = std::time::Instant::now();
     let workers = read_fleet(
         &inputs,
         &opts,
@@ -84,7 +87,14 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<Exit> {
         skipped.extend(w.skipped);
     }
     skipped.sort_by(|a, b| a.input.cmp(&b.input).then(a.line.cmp(&b.line)));
+    let folded = started.elapsed();
     let report = build_report(accs, skipped);
+    tracing::info!(
+        nodes = report.nodes,
+        read_and_fold_s = folded.as_secs_f64(),
+        merge_and_report_s = (started.elapsed() - folded).as_secs_f64(),
+        "fleet analyzed"
+    );
 
     if let Some(path) = &args.html {
         let title = format!("trainyard fleet report: {} nodes", report.nodes);
