@@ -93,15 +93,20 @@ impl NodeSet {
     }
 
     /// Members in increasing order.
-    pub fn iter(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+    pub fn iter(&self) -> Iter<'_> {
         match self {
-            Self::List(v) => Box::new(v.iter().copied()),
-            Self::Bits { words, .. } => Box::new(words.iter().enumerate().flat_map(|(wi, &w)| {
-                (0..64u32)
-                    .filter(move |b| w & (1 << b) != 0)
-                    .map(move |b| wi as u32 * 64 + b)
-            })),
+            Self::List(v) => Iter::List(v.iter()),
+            Self::Bits { words, .. } => Iter::Bits {
+                words: words.iter(),
+                base: 0,
+                word: 0,
+            },
         }
+    }
+
+    /// Members of `self` that are not in `other`, in increasing order.
+    pub fn difference<'a>(&'a self, other: &'a NodeSet) -> impl Iterator<Item = u32> + 'a {
+        self.iter().filter(move |&i| !other.contains(i))
     }
 
     /// Adds every member of `other`.
@@ -182,6 +187,46 @@ impl NodeSet {
     }
 }
 
+/// The members of a [`NodeSet`], in increasing order.
+///
+/// A concrete type rather than a boxed iterator, and a bitmap is walked a set bit at a time
+/// (`trailing_zeros`) rather than bit by bit: the report walks every slot's and key's node
+/// sets, and at thousands of nodes most of them are bitmaps.
+#[derive(Debug, Clone)]
+pub enum Iter<'a> {
+    /// Over a list.
+    List(std::slice::Iter<'a, u32>),
+    /// Over a bitmap.
+    Bits {
+        /// Words not started yet.
+        words: std::slice::Iter<'a, u64>,
+        /// Index of bit 0 of the next word.
+        base: u32,
+        /// Bits of the current word not returned yet, as indices from `base - 64`.
+        word: u64,
+    },
+}
+
+impl Iterator for Iter<'_> {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            Self::List(it) => it.next().copied(),
+            Self::Bits { words, base, word } => {
+                while *word == 0 {
+                    *word = *words.next()?;
+                    *base += 64;
+                }
+                let bit = word.trailing_zeros();
+                *word &= *word - 1;
+                Some(*base - 64 + bit)
+            }
+        }
+    }
+}
+
 impl Serialize for NodeSet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.iter())
@@ -204,9 +249,37 @@ mod tests {
         assert!(s.contains(499) && s.contains(1) && !s.contains(498));
         let v: Vec<u32> = s.iter().take(3).collect();
         assert_eq!(v, [1, 4, 7]);
+        let all: Vec<u32> = s.iter().collect();
+        let want: Vec<u32> = (1..500).step_by(3).collect();
+        assert_eq!(all, want);
         let mut t = NodeSet::default();
         t.insert(1000);
         t.union_with(&s);
         assert_eq!(t.len(), 168);
+    }
+
+    #[test]
+    fn bitmap_iteration_covers_word_edges() {
+        let members = [0u32, 1, 63, 64, 127, 128, 200, 255, 256, 1000];
+        let mut s = NodeSet::default();
+        for i in 0..70 {
+            s.insert(i * 1000 + 5000);
+        }
+        for &i in &members {
+            s.insert(i);
+        }
+        assert!(matches!(s, NodeSet::Bits { .. }));
+        let got: Vec<u32> = s.iter().collect();
+        let mut want: Vec<u32> = members.to_vec();
+        want.extend((0..70).map(|i| i * 1000 + 5000));
+        want.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(got.len(), s.len());
+        let mut other = NodeSet::default();
+        other.insert(64);
+        other.insert(1000);
+        let diff: Vec<u32> = s.difference(&other).collect();
+        assert_eq!(diff.len(), got.len() - 2);
+        assert!(!diff.contains(&64) && !diff.contains(&1000));
     }
 }

@@ -221,8 +221,9 @@ pub fn build_report(accs: Vec<Accumulator>, mut skipped: Vec<SkippedInput>) -> F
     let mut slots: Vec<(&str, &super::accumulate::SlotAcc)> = acc.slots().collect();
     slots.sort_by(|a, b| a.0.cmp(b.0));
     for (slot, s) in slots {
-        let present = sorted(&s.present);
-        let p = present.len();
+        // The present nodes are listed only for a device most nodes lack (sorting them for
+        // every slot cost a sort of all nodes per slot).
+        let p = s.present.len();
         let platform = slot == super::accumulate::PLATFORM_SLOT;
         // Platform facts exist only for nodes read from snapshots: their absence elsewhere
         // is not a missing device.
@@ -236,7 +237,7 @@ pub fn build_report(accs: Vec<Accumulator>, mut skipped: Vec<SkippedInput>) -> F
                 "extra",
                 "present",
                 "absent",
-                present.clone(),
+                sorted(&s.present),
                 format!("{} present on only {p} of {n} nodes", s.label),
                 Some("a device most nodes do not have: a different hardware configuration, or a device that should have been removed".into()),
             ));
@@ -282,13 +283,18 @@ pub fn build_report(accs: Vec<Accumulator>, mut skipped: Vec<SkippedInput>) -> F
             let reported = k.reported.len();
             // Ranks, ascending like every other node list: node indices follow arrival
             // order, ranks follow node names.
-            let mut unreported: Vec<u32> = s
-                .present
-                .iter()
-                .filter(|i| !k.reported.contains(*i))
-                .map(|i| ranks.of[i as usize])
-                .collect();
-            unreported.sort_unstable();
+            // A key's reporting nodes are among its slot's present ones, so when there are
+            // as many, none is missing it: the walk over every present node (per key, so
+            // it grew with nodes times settings) is only needed when the counts differ.
+            let mut unreported: Vec<u32> = Vec::new();
+            if reported < p {
+                unreported = s
+                    .present
+                    .difference(&k.reported)
+                    .map(|i| ranks.of[i as usize])
+                    .collect();
+                unreported.sort_unstable();
+            }
             // The key itself missing on most nodes (a `.Note` only some print): the
             // fleet value is "not reported".
             let (fleet_value, majority) = if reported * 2 < p {
