@@ -107,9 +107,10 @@ impl Node {
 
     /// Sysfs attributes of a device, when the node came from a snapshot.
     pub fn sysfs(&self, device: &Device) -> Option<&PciSysfs> {
+        // Lspci text has no sysfs: no address to format for every device of such nodes.
+        let snapshot = self.snapshot.as_ref()?;
         let want = device.address.to_string();
-        self.snapshot
-            .as_ref()?
+        snapshot
             .pci
             .iter()
             .find(|f| f.address == want)

@@ -126,7 +126,14 @@ impl Device {
 
     /// The device's role.
     pub fn role(&self) -> Role {
-        match self.port_type() {
+        self.role_with_port_type(self.port_type())
+    }
+
+    /// The device's role given its [`port_type`](Self::port_type): for callers that read
+    /// `Express.Type` together with other settings in one pass over [`Device::fields`]
+    /// (the fleet's rulebook), so the role costs no lookup of its own.
+    pub fn role_with_port_type(&self, port_type: Option<PortType>) -> Role {
+        match port_type {
             Some(PortType::RootPort) => return Role::RootPort,
             Some(PortType::UpstreamPort | PortType::DownstreamPort) => return Role::SwitchPort,
             _ => {}

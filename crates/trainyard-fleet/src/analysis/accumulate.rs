@@ -17,7 +17,7 @@ use super::nodeset::NodeSet;
 use super::slots::SlotIds;
 use crate::fxhash::FxBuild;
 use crate::node::{InputKind, Node};
-use crate::rules::{self, Finding, Severity};
+use crate::rules::{self, same_identity, DeviceFacts, Finding, Severity};
 
 /// A key stops being tracked per value once it has more than this many distinct values
 /// and more distinct values than a quarter of the nodes seen: an identifier, not a setting.
@@ -181,6 +181,11 @@ struct Reference {
     /// The device itself: nodes that repeat a device block byte for byte share one parsed
     /// device (see `sources`), which then matches the reference without a comparison.
     device: Arc<trainyard_pci::Device>,
+    /// What the rules read of `device`, and the positions of the settings that gives them:
+    /// a device that matches the reference has the same, but for its differing settings
+    /// (see [`DeviceFacts::patched`]).
+    facts: DeviceFacts,
+    fact_keys: Vec<u32>,
 }
 
 /// After this many devices in a row without the reference's keys, the slot takes a new one:
@@ -191,6 +196,15 @@ impl Reference {
     fn value(&self, field: usize) -> &str {
         let [_, k, e] = self.spans[field];
         &self.text[k as usize..e as usize]
+    }
+
+    /// Key and value of setting `field`.
+    fn setting(&self, field: u32) -> (&str, &str) {
+        let [s, k, e] = self.spans[field as usize];
+        (
+            &self.text[s as usize..k as usize],
+            &self.text[k as usize..e as usize],
+        )
     }
 }
 
@@ -227,26 +241,32 @@ impl SlotAcc {
         }
     }
 
-    /// Folds node `idx`'s device `dev` in (its presence is already recorded).
-    fn add_device(&mut self, idx: u32, dev: &Arc<trainyard_pci::Device>) {
-        if self
-            .reference
-            .as_ref()
-            .is_some_and(|r| Arc::ptr_eq(&r.device, dev))
-        {
-            return self.add_like_reference(idx, &[]);
+    /// Folds node `idx`'s device `dev` in (its presence is already recorded); returns what
+    /// the rules read of it, which the comparison with the reference mostly gives for free.
+    fn add_device(&mut self, idx: u32, dev: &Arc<trainyard_pci::Device>) -> DeviceFacts {
+        if let Some(r) = &self.reference {
+            if Arc::ptr_eq(&r.device, dev) {
+                let facts = r.facts;
+                self.add_like_reference(idx, &[]);
+                return facts;
+            }
         }
         if let Some(diff) = self.compare_with_reference(dev) {
-            if diff.is_empty() && Arc::strong_count(dev) > 1 {
-                // The same settings in a device other nodes share (the block memo keeps a
-                // block from its second sighting on, so the first node's device, which
-                // became the reference, is rarely the shared one): the shared one becomes
-                // the reference, and the next nodes match it without a comparison.
-                if let Some(r) = &mut self.reference {
+            if let Some(r) = &mut self.reference {
+                let facts = r
+                    .facts
+                    .patched(&r.device, dev, &r.fact_keys, |i| r.setting(i), &diff);
+                if diff.is_empty() && Arc::strong_count(dev) > 1 && same_identity(&r.device, dev) {
+                    // The same settings in a device other nodes share (the block memo keeps
+                    // a block from its second sighting on, so the first node's device, which
+                    // became the reference, is rarely the shared one): the shared one becomes
+                    // the reference, and the next nodes match it without a comparison. Its
+                    // facts are the reference's: same settings, same identity.
                     r.device = Arc::clone(dev);
                 }
+                self.add_like_reference(idx, &diff);
+                return facts;
             }
-            return self.add_like_reference(idx, &diff);
         }
         let mut renew = false;
         if let Some(r) = &mut self.reference {
@@ -270,7 +290,11 @@ impl SlotAcc {
         }
         if self.reference.is_none() {
             self.make_reference(dev);
+            if let Some(r) = &self.reference {
+                return r.facts;
+            }
         }
+        rules::device_facts(dev)
     }
 
     /// When `dev` has the reference's keys in the same order: the fields whose value
@@ -338,7 +362,10 @@ impl SlotAcc {
         for &k in &keys {
             self.keys[k as usize].1.in_reference = true;
         }
+        let (facts, fact_keys) = DeviceFacts::with_keys(dev);
         self.reference = Some(Reference {
+            facts,
+            fact_keys,
             text,
             exceptions: vec![NodeSet::default(); spans.len()],
             spans,
@@ -527,6 +554,7 @@ impl Accumulator {
             .resolve(&node.devices, &node.topology)
             .to_vec();
         self.grow_slots();
+        let mut device_facts = Vec::with_capacity(node.devices.len());
         for (i, dev) in node.devices.iter().enumerate() {
             let acc = &mut self.slots[slot_of[i] as usize];
             if let Some(label) = acc.label_precedes(&node.name, || {
@@ -537,7 +565,7 @@ impl Accumulator {
                 acc.role = Some(dev.role());
             }
             acc.present.insert(idx);
-            acc.add_device(idx, dev);
+            device_facts.push(acc.add_device(idx, dev));
         }
         // Platform facts (firmware, kernel, drivers) take part in the consensus as the settings
         // of a pseudo-slot, so a node with an older BIOS is a deviation like any other.
@@ -562,7 +590,7 @@ impl Accumulator {
                 facts,
             },
         ));
-        let report = rules::check_node(node);
+        let report = rules::check_node_with(node, device_facts);
         for f in report.findings {
             let device = f.device.as_deref().and_then(|a| device_index(node, a));
             let place = device.map_or(NODE_WIDE, |i| slot_of[i]);

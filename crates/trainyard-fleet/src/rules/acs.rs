@@ -12,7 +12,6 @@
 use trainyard_pci::PortType;
 
 use super::context::Context;
-use super::values::on;
 use super::{Output, RuleInfo, Severity};
 
 /// The rule.
@@ -24,7 +23,7 @@ pub(crate) const INFO: RuleInfo = RuleInfo {
 };
 
 /// Bits that send peer-to-peer traffic to the root complex.
-const REDIRECT: &[&str] = &["ACSCtl.ReqRedir", "ACSCtl.CmpltRedir", "ACSCtl.EgressCtrl"];
+pub(crate) const REDIRECT: &[&str] = &["ACSCtl.ReqRedir", "ACSCtl.CmpltRedir", "ACSCtl.EgressCtrl"];
 /// All ACS control bits shown as evidence.
 const EVIDENCE: &[&str] = &[
     "ACSCtl.SrcValid",
@@ -41,11 +40,17 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         if !ctx.is_downstream_port(i) {
             continue;
         }
-        let d = ctx.dev(i);
-        let set: Vec<&str> = REDIRECT.iter().copied().filter(|k| on(d, k)).collect();
-        if set.is_empty() {
+        let mask = ctx.facts[i].acs_redirect;
+        if mask == 0 {
             continue;
         }
+        let d = ctx.dev(i);
+        let set: Vec<&str> = REDIRECT
+            .iter()
+            .enumerate()
+            .filter(|(b, _)| mask & 1 << b != 0)
+            .map(|(_, k)| *k)
+            .collect();
         let below: Vec<usize> = ctx
             .subtree(i)
             .into_iter()
@@ -54,7 +59,7 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         if below.is_empty() {
             continue;
         }
-        let root_port = d.port_type() == Some(PortType::RootPort);
+        let root_port = ctx.facts[i].port_type == Some(PortType::RootPort);
         // Redirect hurts where P2P would otherwise turn around in the switch: between a
         // device below this port and a GPU/NIC below a sibling port of the same switch.
         let peers = switch_peers(ctx, i, &below);
@@ -131,7 +136,7 @@ fn switch_peers(ctx: &Context, port: usize, below: &[usize]) -> Vec<usize> {
     let Some(upstream) = ctx.node.topology.parent(port) else {
         return Vec::new();
     };
-    if ctx.dev(upstream).port_type() != Some(PortType::UpstreamPort) {
+    if ctx.facts.get(upstream).and_then(|f| f.port_type) != Some(PortType::UpstreamPort) {
         return Vec::new();
     }
     ctx.subtree(upstream)

@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use trainyard_pci::Device;
 
 use super::context::Context;
-use super::values::on;
 use super::{Output, RuleInfo, Severity};
 
 /// Uncorrectable errors.
@@ -85,9 +84,14 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
     let mut noise_devices = Vec::new();
     let mut noise_keys = BTreeMap::new();
     for i in 0..ctx.devices().len() {
+        let bits = ctx.facts[i].aer;
+        // Nothing latched and no sysfs counters to read: nothing to say about this device
+        // (most devices; the rest below would find the same, at more cost).
+        if bits.is_clear() && !ctx.has_snapshot() {
+            continue;
+        }
         let d = ctx.dev(i);
         let counters = counters(ctx, d);
-        let bits = ctx.facts[i].aer;
         let ue = select(UE_REAL, bits.ue);
         let ce = select(CE_REAL, bits.ce);
         let has_aer = bits.has_aer;
@@ -178,7 +182,7 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
 /// A device's error status bits, as masks over [`UE_REAL`], [`CE_REAL`] and [`NOISE`]: they
 /// depend on the device alone, so they are read once per distinct device (see
 /// [`facts`](super::facts)).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct AerBits {
     ue: u32,
     ce: u32,
@@ -189,29 +193,67 @@ pub(crate) struct AerBits {
     ds_corr: bool,
 }
 
-/// Reads a device's [`AerBits`].
-pub(crate) fn bits(d: &Device) -> AerBits {
-    AerBits {
-        ue: mask(d, UE_REAL),
-        ce: mask(d, CE_REAL),
-        noise: mask(d, NOISE),
-        has_aer: d.field("UESta.DLP").is_some(),
-        ds_fatal: on(d, "DevSta.FatalErr"),
-        ds_nonfatal: on(d, "DevSta.NonFatalErr"),
-        ds_corr: on(d, "DevSta.CorrErr"),
+impl AerBits {
+    /// No error bit of any kind set.
+    fn is_clear(&self) -> bool {
+        self.ue == 0
+            && self.ce == 0
+            && self.noise == 0
+            && !self.ds_fatal
+            && !self.ds_nonfatal
+            && !self.ds_corr
+    }
+}
+
+/// Device Status bits read besides the AER registers: fatal, non-fatal, correctable.
+const DEV_STA: &[&str] = &["DevSta.FatalErr", "DevSta.NonFatalErr", "DevSta.CorrErr"];
+
+/// The error status settings of a device, gathered setting by setting (see
+/// [`facts`](super::facts)): the same as looking each key up, first occurrence only.
+#[derive(Default)]
+pub(crate) struct Flags {
+    ue: super::facts::Flags,
+    ce: super::facts::Flags,
+    noise: super::facts::Flags,
+    dev_sta: super::facts::Flags,
+    /// `UESta.DLP` present: the device has an AER capability lspci could read.
+    has_aer: bool,
+}
+
+impl Flags {
+    /// Records one setting (any key; those that are not error bits are ignored); returns
+    /// whether its key is one the bits come from.
+    #[inline]
+    pub(crate) fn record(&mut self, key: &str, value: &str) -> bool {
+        let known = if key.starts_with("UESta.") {
+            self.has_aer |= key == "UESta.DLP";
+            self.ue.record(UE_REAL, key, value)
+        } else if key.starts_with("CESta.") {
+            self.ce.record(CE_REAL, key, value)
+        } else if key.starts_with("DevSta.") {
+            self.dev_sta.record(DEV_STA, key, value)
+        } else {
+            return false;
+        };
+        self.noise.record(NOISE, key, value) || known
+    }
+
+    /// The bits recorded.
+    pub(crate) fn bits(&self) -> AerBits {
+        AerBits {
+            ue: self.ue.on,
+            ce: self.ce.on,
+            noise: self.noise.on,
+            has_aer: self.has_aer,
+            ds_fatal: self.dev_sta.on & 1 != 0,
+            ds_nonfatal: self.dev_sta.on & 2 != 0,
+            ds_corr: self.dev_sta.on & 4 != 0,
+        }
     }
 }
 
 // The masks of `AerBits` hold one bit per key.
 const _: () = assert!(UE_REAL.len() <= 32 && CE_REAL.len() <= 32 && NOISE.len() <= 32);
-
-/// Bit `i` set when `keys[i]` is `+` on the device.
-fn mask(d: &Device, keys: &[&str]) -> u32 {
-    keys.iter()
-        .enumerate()
-        .filter(|(_, k)| on(d, k))
-        .fold(0, |m, (i, _)| m | 1 << i)
-}
 
 /// The keys whose bit is set in `mask`, in order.
 fn select<'k>(keys: &[&'k str], mask: u32) -> Vec<&'k str> {
@@ -286,5 +328,66 @@ impl Counters {
                 keys.insert(k.clone(), v.to_string());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(d: &Device, k: &str) -> bool {
+        d.field(k) == Some("+")
+    }
+
+    fn mask(d: &Device, keys: &[&str]) -> u32 {
+        keys.iter()
+            .enumerate()
+            .filter(|(_, k)| on(d, k))
+            .fold(0, |m, (i, _)| m | 1 << i)
+    }
+
+    /// The bits gathered setting by setting are those of looking every key up, on devices
+    /// with and without AER errors latched.
+    #[test]
+    fn flags_read_what_lookups_read() {
+        let text = include_str!(
+            "../../../../tests/data/faulty/linuxpci-2019-11-kabylake-laptop-pcie-aer-error-vvv.txt"
+        );
+        let mut latched = 0;
+        for mut d in trainyard_pci::text::parse_str(text).devices {
+            for set in [false, true] {
+                if set {
+                    // Every error bit on, and a few off again, so each key's bit is checked.
+                    let fields: Vec<(String, String)> = d
+                        .fields
+                        .iter()
+                        .map(|f| {
+                            let k = f.key.as_str();
+                            let flip = ["UESta.", "CESta.", "DevSta."]
+                                .iter()
+                                .any(|p| k.starts_with(p))
+                                && k.len() % 3 != 0;
+                            let v = if flip { "+" } else { f.value.as_str() };
+                            (k.to_string(), v.to_string())
+                        })
+                        .collect();
+                    d.fields = fields.into_iter().collect();
+                }
+                let mut flags = Flags::default();
+                for f in d.fields.iter() {
+                    flags.record(f.key.as_str(), f.value.as_str());
+                }
+                let b = flags.bits();
+                assert_eq!(b.ue, mask(&d, UE_REAL));
+                assert_eq!(b.ce, mask(&d, CE_REAL));
+                assert_eq!(b.noise, mask(&d, NOISE));
+                assert_eq!(b.has_aer, d.field("UESta.DLP").is_some());
+                assert_eq!(b.ds_fatal, on(&d, "DevSta.FatalErr"));
+                assert_eq!(b.ds_nonfatal, on(&d, "DevSta.NonFatalErr"));
+                assert_eq!(b.ds_corr, on(&d, "DevSta.CorrErr"));
+                latched += usize::from(!b.is_clear());
+            }
+        }
+        assert!(latched > 3, "{latched}");
     }
 }

@@ -25,9 +25,9 @@ pub(crate) struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub fn new(node: &'a Node) -> Self {
+    /// `node` and its devices' facts, in order.
+    pub fn new(node: &'a Node, facts: Vec<DeviceFacts>) -> Self {
         let n = node.devices.len();
-        let facts = super::facts::of(&node.devices);
         let roles = facts.iter().map(|f| f.role).collect();
         let mut children = vec![Vec::new(); n];
         for i in 0..n {
@@ -37,7 +37,7 @@ impl<'a> Context<'a> {
                 }
             }
         }
-        let platform = Platform::detect(node);
+        let platform = Platform::detect_with(node, |i| facts[i].virtual_device);
         Self {
             node,
             roles,
@@ -98,9 +98,13 @@ impl<'a> Context<'a> {
 
     /// Whether `i` faces downstream (root port or switch downstream port).
     pub fn is_downstream_port(&self, i: usize) -> bool {
-        self.dev(i)
-            .port_type()
+        self.port_type(i)
             .is_some_and(PortType::is_downstream_facing)
+    }
+
+    /// Device `i`'s [`Device::port_type`], from its facts.
+    pub fn port_type(&self, i: usize) -> Option<PortType> {
+        self.facts.get(i).and_then(|f| f.port_type)
     }
 
     /// A short word for a device's role, for summaries.
@@ -111,7 +115,7 @@ impl<'a> Context<'a> {
             Some(Role::Nic) => "NIC",
             Some(Role::Storage) => "storage controller",
             Some(Role::RootPort) => "root port",
-            Some(Role::SwitchPort) => match self.dev(i).port_type() {
+            Some(Role::SwitchPort) => match self.port_type(i) {
                 Some(PortType::UpstreamPort) => "switch upstream port",
                 _ => "switch downstream port",
             },

@@ -9,10 +9,8 @@
 //! but the *width* does not drop at idle, so a narrow link is a real fault (bad riser,
 //! bifurcation setting, dirty or damaged slot).
 
-use trainyard_pci::Device;
-
 use super::context::Context;
-use super::values::{generation, get, speed, width};
+use super::values::generation;
 use super::{Finding, Output, RuleInfo, Severity};
 
 /// Width below capability.
@@ -53,11 +51,10 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         let Some(link) = link_of(ctx, i) else {
             continue;
         };
-        let d = ctx.dev(i);
-        width_rule(ctx, &link, d, out);
+        width_rule(ctx, &link, out);
         let capped = target_rule(ctx, &link, out);
         if !capped {
-            speed_rule(ctx, &link, d, out);
+            speed_rule(ctx, &link, out);
         }
     }
 }
@@ -68,19 +65,20 @@ fn link_of(ctx: &Context, i: usize) -> Option<Link> {
     if ctx.is_downstream_port(i) {
         return None;
     }
+    let own = &ctx.facts[i].link;
     // Functions of one device share its link; judge it once, on the lowest function.
     if d.address.function != 0
-        && ctx.devices().iter().any(|o| {
+        && ctx.devices().iter().zip(&ctx.facts).any(|(o, of)| {
             o.address.domain == d.address.domain
                 && o.address.bus == d.address.bus
                 && o.address.device == d.address.device
                 && o.address.function < d.address.function
-                && o.field("LnkSta.Width").is_some()
+                && of.link.has_sta_width
         })
     {
         return None;
     }
-    let sta_width = get(d, "LnkSta.Width", width)?;
+    let sta_width = own.sta_width?;
     if sta_width == 0 {
         return None; // link down: another rule's business (device missing), not downtraining
     }
@@ -88,19 +86,14 @@ fn link_of(ctx: &Context, i: usize) -> Option<Link> {
         .node
         .topology
         .parent(i)
-        .filter(|&p| ctx.is_downstream_port(p) && ctx.dev(p).field("LnkCap.Speed").is_some());
+        .filter(|&p| ctx.is_downstream_port(p) && ctx.facts[p].link.has_cap_speed);
+    let port_link = port.map(|p| &ctx.facts[p].link);
     let min_opt = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let cap_speed = min_opt(
-        get(d, "LnkCap.Speed", speed),
-        port.and_then(|p| get(ctx.dev(p), "LnkCap.Speed", speed)),
-    );
-    let cap_width = match (
-        get(d, "LnkCap.Width", width),
-        port.and_then(|p| get(ctx.dev(p), "LnkCap.Width", width)),
-    ) {
+    let cap_speed = min_opt(own.cap_speed, port_link.and_then(|l| l.cap_speed));
+    let cap_width = match (own.cap_width, port_link.and_then(|l| l.cap_width)) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
@@ -152,8 +145,8 @@ fn port_words(ctx: &Context, link: &Link) -> String {
     }
 }
 
-fn width_rule(ctx: &Context, link: &Link, d: &Device, out: &mut Output) {
-    let (Some(sta), Some(cap)) = (get(d, "LnkSta.Width", width), link.cap_width) else {
+fn width_rule(ctx: &Context, link: &Link, out: &mut Output) {
+    let (Some(sta), Some(cap)) = (ctx.facts[link.dev].link.sta_width, link.cap_width) else {
         return;
     };
     if sta >= cap {
@@ -195,8 +188,8 @@ fn width_rule(ctx: &Context, link: &Link, d: &Device, out: &mut Output) {
     out.findings.push(f);
 }
 
-fn speed_rule(ctx: &Context, link: &Link, d: &Device, out: &mut Output) {
-    let (Some(sta), Some(cap)) = (get(d, "LnkSta.Speed", speed), link.cap_speed) else {
+fn speed_rule(ctx: &Context, link: &Link, out: &mut Output) {
+    let (Some(sta), Some(cap)) = (ctx.facts[link.dev].link.sta_speed, link.cap_speed) else {
         return;
     };
     if sta >= cap {
@@ -254,14 +247,13 @@ fn target_rule(ctx: &Context, link: &Link, out: &mut Output) -> bool {
     let Some(p) = link.port else {
         return false;
     };
-    let pd = ctx.dev(p);
-    let (Some(target), Some(cap)) = (get(pd, "LnkCtl2.Target Link Speed", speed), link.cap_speed)
-    else {
+    let (Some(target), Some(cap)) = (ctx.facts[p].link.target_speed, link.cap_speed) else {
         return false;
     };
     if target >= cap {
         return false;
     }
+    let pd = ctx.dev(p);
     let mut f = evidence(ctx, link, &TARGET_SPEED, Severity::Warning);
     f.summary = format!(
         "{} {} limits the link to {} to {target}GT/s ({}) of {cap}GT/s",

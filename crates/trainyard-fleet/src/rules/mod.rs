@@ -41,6 +41,7 @@ mod values;
 pub use platform::Platform;
 
 use context::Context;
+pub(crate) use facts::{of_one as device_facts, same_identity, DeviceFacts};
 
 /// How bad a finding is. Ordered: `Info < Warning < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -179,7 +180,13 @@ impl Output {
 
 /// Runs every rule on `node`.
 pub fn check_node(node: &Node) -> NodeReport {
-    let ctx = Context::new(node);
+    check_node_with(node, facts::of(&node.devices))
+}
+
+/// Runs every rule on `node`, whose devices' facts (in order) the caller already has: the
+/// fleet's fold derives them from its comparison with each slot's reference device.
+pub(crate) fn check_node_with(node: &Node, facts: Vec<DeviceFacts>) -> NodeReport {
+    let ctx = Context::new(node, facts);
     let mut out = Output::default();
     platform::note_unknowns(&ctx, &mut out);
     acs::check(&ctx, &mut out);

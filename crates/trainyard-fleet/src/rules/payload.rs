@@ -7,7 +7,6 @@
 //! `pci=pcie_bus_peer2peer` forces 128 bytes everywhere, which is consistent too).
 
 use super::context::Context;
-use super::values::{bytes, get};
 use super::{Output, RuleInfo, Severity};
 
 /// The rule.
@@ -23,8 +22,7 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         if !ctx.is_p2p_endpoint(i) {
             continue;
         }
-        let d = ctx.dev(i);
-        let Some(own) = get(d, "DevCtl.MaxPayload", bytes) else {
+        let Some(own) = ctx.facts[i].max_payload else {
             continue;
         };
         let path: Vec<(usize, u32)> = ctx
@@ -32,7 +30,7 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
             .topology
             .ancestors(i)
             .into_iter()
-            .filter_map(|a| get(ctx.dev(a), "DevCtl.MaxPayload", bytes).map(|m| (a, m)))
+            .filter_map(|a| ctx.facts[a].max_payload.map(|m| (a, m)))
             .collect();
         let differing: Vec<(usize, u32)> =
             path.iter().copied().filter(|&(_, m)| m != own).collect();
@@ -43,7 +41,7 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         // The highest value every hop supports is what all of them should use.
         let common = std::iter::once(i)
             .chain(path.iter().map(|&(a, _)| a))
-            .filter_map(|j| get(ctx.dev(j), "DevCap.MaxPayload", bytes))
+            .filter_map(|j| ctx.facts[j].max_payload_cap)
             .min();
         let severity = if larger_than_path {
             Severity::Error

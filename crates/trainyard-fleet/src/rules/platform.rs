@@ -49,7 +49,14 @@ const VIRTUAL_NAMES: &[&str] = &["Virtio", "QEMU", "VMware", "Hyper-V", "XenSour
 
 impl Platform {
     /// Decides from DMI (when the node has a snapshot) and from virtual devices.
+    #[cfg(test)]
     pub(crate) fn detect(node: &Node) -> Self {
+        Self::detect_with(node, |i| is_virtual_device(&node.devices[i]))
+    }
+
+    /// [`detect`](Self::detect) with whether device `i` is virtual already known (the
+    /// rules' per-device facts).
+    pub(crate) fn detect_with(node: &Node, is_virtual: impl Fn(usize) -> bool) -> Self {
         if let Some(snap) = &node.snapshot {
             let dmi = &snap.dmi;
             for (name, value) in [
@@ -74,7 +81,10 @@ impl Platform {
                 }
             }
         }
-        if let Some(d) = node.devices.iter().find(|d| is_virtual_device(d)) {
+        if let Some(d) = (0..node.devices.len())
+            .find(|&i| is_virtual(i))
+            .map(|i| &node.devices[i])
+        {
             return Self {
                 virtual_machine: true,
                 evidence: format!(
@@ -101,7 +111,8 @@ impl Platform {
     }
 }
 
-fn is_virtual_device(d: &Device) -> bool {
+/// Whether `d` is a purely virtual device (virtio, QEMU, VMware, Hyper-V, Xen).
+pub(crate) fn is_virtual_device(d: &Device) -> bool {
     if d.ids.vendor.is_some_and(|v| VIRTUAL_VENDORS.contains(&v)) {
         return true;
     }
@@ -131,8 +142,9 @@ pub(crate) fn note_unknowns(ctx: &Context, out: &mut Output) {
     let denied: Vec<String> = ctx
         .devices()
         .iter()
-        .filter(|d| d.field("Capabilities") == Some("<access denied>"))
-        .map(|d| d.address.to_string())
+        .zip(&ctx.facts)
+        .filter(|(_, f)| f.access_denied)
+        .map(|(d, _)| d.address.to_string())
         .collect();
     if !denied.is_empty() {
         let refs: Vec<&str> = denied.iter().map(String::as_str).collect();

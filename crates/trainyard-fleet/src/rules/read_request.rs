@@ -6,7 +6,6 @@
 //! ConnectX); below 512 bytes (the usual default) throughput drops measurably.
 
 use super::context::Context;
-use super::values::{bytes, get};
 use super::{Output, RuleInfo, Severity};
 
 /// The rule.
@@ -27,13 +26,13 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         if !ctx.is_p2p_endpoint(i) {
             continue;
         }
-        let d = ctx.dev(i);
-        let Some(mrrs) = get(d, "DevCtl.MaxReadReq", bytes) else {
+        let Some(mrrs) = ctx.facts[i].max_read_req else {
             continue;
         };
         if mrrs >= THRESHOLD {
             continue;
         }
+        let d = ctx.dev(i);
         let mut f = ctx.finding(&INFO, Severity::Warning, i, &["DevCtl.MaxReadReq"]);
         f.summary = format!(
             "{} MaxReadReq {mrrs} bytes (< {THRESHOLD})",

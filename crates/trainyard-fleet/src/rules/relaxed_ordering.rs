@@ -23,10 +23,10 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         if ctx.roles.get(i) != Some(&Role::RdmaNic) {
             continue;
         }
-        let d = ctx.dev(i);
-        if d.field("DevCtl.RlxdOrd") != Some("-") {
+        if !ctx.facts[i].relaxed_ordering_off {
             continue;
         }
+        let d = ctx.dev(i);
         // Virtual functions inherit the PF's setting and show none of their own; only
         // functions that print the bit are judged.
         let mut f = ctx.finding(&INFO, Severity::Warning, i, &["DevCtl.RlxdOrd"]);

@@ -1,12 +1,5 @@
 //! Reading lspci values: `32GT/s`, `x16`, `256 bytes`, `+`.
 
-use trainyard_pci::Device;
-
-/// `+` flag set.
-pub(crate) fn on(d: &Device, key: &str) -> bool {
-    d.field(key) == Some("+")
-}
-
 /// Link speed in GT/s (`2.5GT/s` → 2.5). `None` for `unknown` or anything unreadable.
 pub(crate) fn speed(value: &str) -> Option<f64> {
     let v = value.trim().strip_suffix("GT/s")?.trim();
@@ -21,11 +14,6 @@ pub(crate) fn width(value: &str) -> Option<u32> {
 /// A size in bytes (`4096 bytes` → 4096).
 pub(crate) fn bytes(value: &str) -> Option<u32> {
     value.trim().strip_suffix("bytes")?.trim().parse().ok()
-}
-
-/// A field read through one of the parsers above.
-pub(crate) fn get<T>(d: &Device, key: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
-    d.field(key).and_then(parse)
 }
 
 /// PCIe generation of a speed, for messages (`16GT/s` → "Gen4").
