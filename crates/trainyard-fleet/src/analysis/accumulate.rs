@@ -155,7 +155,31 @@ pub(crate) struct SlotAcc {
     order: Vec<u32>,
     /// The device most nodes are expected to repeat, and the nodes that did.
     reference: Option<Reference>,
+    /// Shared devices seen here that differ from the reference, with their differences.
+    variants: Vec<Variant>,
 }
+
+/// A device other nodes share (see `sources`' block memo) that has the reference's keys but
+/// not all its values: an idle GPU's lower link speed, a fault on a few nodes. Its
+/// differences are worked out once; the next node holding the same device is folded from
+/// them without a comparison.
+///
+/// Held weakly: the allocation cannot be reused for another device while the entry exists
+/// (so a match by address is the same device), and the device's settings are freed as soon
+/// as no node or memo holds it.
+#[derive(Debug)]
+struct Variant {
+    device: std::sync::Weak<trainyard_pci::Device>,
+    /// Settings that differ from the reference's: position and value.
+    diff: Vec<(u32, Box<str>)>,
+    /// What the rules read of the device.
+    facts: DeviceFacts,
+}
+
+/// Variants kept per slot, with the reference they were compared with: a few suffice (a
+/// fleet's shared variants of one device are few), and each costs a pointer comparison for
+/// every device folded at the slot that is not the reference.
+const MAX_VARIANTS: usize = 4;
 
 /// A device that the nodes' devices at a slot are compared with, field by field.
 ///
@@ -251,6 +275,23 @@ impl SlotAcc {
                 return facts;
             }
         }
+        if let Some(at) = self
+            .variants
+            .iter()
+            .position(|v| std::ptr::eq(v.device.as_ptr(), Arc::as_ptr(dev)))
+        {
+            let Self {
+                reference,
+                keys,
+                variants,
+                ..
+            } = self;
+            let v = &variants[at];
+            if let Some(r) = reference {
+                fold_like_reference(r, keys, idx, v.diff.iter().map(|(f, v)| (*f, &**v)));
+            }
+            return v.facts;
+        }
         if let Some(diff) = self.compare_with_reference(dev) {
             if let Some(r) = &mut self.reference {
                 let facts = r
@@ -263,6 +304,20 @@ impl SlotAcc {
                     // the reference, and the next nodes match it without a comparison. Its
                     // facts are the reference's: same settings, same identity.
                     r.device = Arc::clone(dev);
+                }
+                if !diff.is_empty() && Arc::strong_count(dev) > 1 {
+                    let v = Variant {
+                        device: Arc::downgrade(dev),
+                        diff: diff.iter().map(|&(f, v)| (f, v.into())).collect(),
+                        facts,
+                    };
+                    if self.variants.len() < MAX_VARIANTS {
+                        self.variants.push(v);
+                    } else {
+                        // Full: the newest variant takes a place picked by node, so no one
+                        // entry is replaced every time.
+                        self.variants[idx as usize % MAX_VARIANTS] = v;
+                    }
                 }
                 self.add_like_reference(idx, &diff);
                 return facts;
@@ -330,19 +385,8 @@ impl SlotAcc {
     /// Folds a device that has the reference's keys; `diff` from
     /// [`compare_with_reference`](Self::compare_with_reference).
     fn add_like_reference(&mut self, idx: u32, diff: &[(u32, &str)]) {
-        let Some(r) = &mut self.reference else {
-            return;
-        };
-        r.misses = 0;
-        r.nodes.insert(idx);
-        for &(field, value) in diff {
-            let field = field as usize;
-            let k = &mut self.keys[r.keys[field] as usize].1;
-            if k.high_cardinality {
-                continue;
-            }
-            k.add_value(idx, value, Some(Some(&r.nodes)));
-            r.exceptions[field].insert(idx);
+        if let Some(r) = &mut self.reference {
+            fold_like_reference(r, &mut self.keys, idx, diff.iter().copied());
         }
     }
 
@@ -378,6 +422,8 @@ impl SlotAcc {
 
     /// Folds the reference's nodes into the per-key sets and drops the reference.
     fn settle(&mut self) {
+        // Variants' differences are against this reference.
+        self.variants.clear();
         let Some(r) = self.reference.take() else {
             return;
         };
@@ -418,6 +464,27 @@ impl SlotAcc {
                 pos
             }
         }
+    }
+}
+
+/// [`SlotAcc::add_like_reference`] on the slot's parts, so that `diff` may borrow from
+/// another of them (a [`Variant`]'s).
+fn fold_like_reference<'v>(
+    r: &mut Reference,
+    keys: &mut [(Box<str>, KeyAcc)],
+    idx: u32,
+    diff: impl Iterator<Item = (u32, &'v str)>,
+) {
+    r.misses = 0;
+    r.nodes.insert(idx);
+    for (field, value) in diff {
+        let field = field as usize;
+        let k = &mut keys[r.keys[field] as usize].1;
+        if k.high_cardinality {
+            continue;
+        }
+        k.add_value(idx, value, Some(Some(&r.nodes)));
+        r.exceptions[field].insert(idx);
     }
 }
 

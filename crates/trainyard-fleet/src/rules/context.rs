@@ -22,11 +22,14 @@ pub(crate) struct Context<'a> {
     pub children: Vec<Vec<usize>>,
     /// Bare metal or a VM, and how we know.
     pub platform: Platform,
+    /// Whether findings name their device's slot path ([`Finding::slot`]): the fleet's fold
+    /// names slots itself, and a path costs a walk up the tree and some formatting.
+    pub slot_paths: bool,
 }
 
 impl<'a> Context<'a> {
-    /// `node` and its devices' facts, in order.
-    pub fn new(node: &'a Node, facts: Vec<DeviceFacts>) -> Self {
+    /// `node` and its devices' facts, in order; `slot_paths`: see [`Context::slot_paths`].
+    pub fn new(node: &'a Node, facts: Vec<DeviceFacts>, slot_paths: bool) -> Self {
         let n = node.devices.len();
         let roles = facts.iter().map(|f| f.role).collect();
         let mut children = vec![Vec::new(); n];
@@ -44,6 +47,7 @@ impl<'a> Context<'a> {
             facts,
             children,
             platform,
+            slot_paths,
         }
     }
 
@@ -147,7 +151,9 @@ impl<'a> Context<'a> {
             rule: rule.id,
             severity,
             device: Some(d.address.to_string()),
-            slot: Some(self.node.topology.slot_path(&self.node.devices, i)),
+            slot: self
+                .slot_paths
+                .then(|| self.node.topology.slot_path(&self.node.devices, i)),
             keys: evidence,
             summary: String::new(),
             why: String::new(),

@@ -180,13 +180,18 @@ impl Output {
 
 /// Runs every rule on `node`.
 pub fn check_node(node: &Node) -> NodeReport {
-    check_node_with(node, facts::of(&node.devices))
+    check(Context::new(node, facts::of(&node.devices), true))
 }
 
 /// Runs every rule on `node`, whose devices' facts (in order) the caller already has: the
-/// fleet's fold derives them from its comparison with each slot's reference device.
+/// fleet's fold derives them from its comparison with each slot's reference device. The
+/// findings carry no [`Finding::slot`]: the fold names slots by its own ids.
 pub(crate) fn check_node_with(node: &Node, facts: Vec<DeviceFacts>) -> NodeReport {
-    let ctx = Context::new(node, facts);
+    check(Context::new(node, facts, false))
+}
+
+fn check(ctx: Context) -> NodeReport {
+    let node = ctx.node;
     let mut out = Output::default();
     platform::note_unknowns(&ctx, &mut out);
     acs::check(&ctx, &mut out);
