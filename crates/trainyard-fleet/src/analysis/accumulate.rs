@@ -44,8 +44,9 @@ pub struct NodeMeta {
 pub(crate) struct KeyAcc {
     /// Distinct values and the nodes that have each, in order of first appearance.
     pub values: Vec<(Box<str>, NodeSet)>,
-    /// Value -> its position in `values`.
-    index: HashMap<Box<str>, u32>,
+    /// Value -> its position in `values` (FxHash: SipHash's setup showed for every value
+    /// of a device that differs from its slot's reference).
+    index: HashMap<Box<str>, u32, FxBuild>,
     /// Position in `values` of the value last folded: fleets are mostly identical, so the
     /// next node's value is nearly always the same one and is found by one comparison.
     last: u32,
@@ -61,7 +62,7 @@ impl Default for KeyAcc {
     fn default() -> Self {
         Self {
             values: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             last: u32::MAX,
             reported: NodeSet::default(),
             high_cardinality: false,
@@ -94,7 +95,7 @@ impl KeyAcc {
     fn forget_values(&mut self) {
         self.high_cardinality = true;
         self.values = Vec::new();
-        self.index = HashMap::new();
+        self.index = HashMap::default();
         self.last = u32::MAX;
     }
 
@@ -148,7 +149,7 @@ pub(crate) struct SlotAcc {
     /// Settings, in order of first appearance.
     pub keys: Vec<(Box<str>, KeyAcc)>,
     /// Key -> its position in `keys`.
-    index: HashMap<Box<str>, u32>,
+    index: HashMap<Box<str>, u32, FxBuild>,
     /// Position in `keys` of each field of the device last folded here: the next node's
     /// device at this slot nearly always has the same keys in the same order, so each is
     /// found by one comparison instead of hashing it.
