@@ -40,6 +40,22 @@ pub struct Node {
     pub topology: Topology,
     /// Platform facts (sysfs, DMI, kernel, IOMMU, IB, modules), when the input had them.
     pub snapshot: Option<Snapshot>,
+    /// Per device, when it was derived from an earlier node's device with the same header
+    /// line (see `sources`): that device and where their settings differ. Empty when no
+    /// device was derived. The fold compares a derived device with its slot's reference by
+    /// these positions alone when the reference is the device it was derived from.
+    pub derived: Vec<Option<Derived>>,
+}
+
+/// How a node's device relates to the device it was derived from.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    /// The device it was derived from: the same settings, in the same order, with the same
+    /// keys, but for the values at `changed`.
+    pub from: Arc<Device>,
+    /// Positions (in [`Fields::iter`](trainyard_pci::device::Fields::iter) order, ascending)
+    /// of the settings whose values differ.
+    pub changed: Box<[u32]>,
 }
 
 /// A PCI function of a snapshot that could not be decoded.
@@ -70,7 +86,17 @@ impl Node {
             devices,
             topology,
             snapshot: None,
+            derived: Vec::new(),
         }
+    }
+
+    /// Sets [`Node::derived`]: one entry per device, or none (a list of another length
+    /// is dropped: the fold then compares every device in full).
+    pub fn with_derived(mut self, derived: Vec<Option<Derived>>) -> Self {
+        if derived.len() == self.devices.len() {
+            self.derived = derived;
+        }
+        self
     }
 
     /// A node from a snapshot: every function's config bytes are decoded; functions that

@@ -254,3 +254,58 @@ fn threads_do_not_change_the_report() {
         );
     }
 }
+
+/// Devices derived from an earlier node's device carry where they differ, and the fold
+/// compares only there when that device is its slot's reference: the report must be the one
+/// a full comparison of every device gives. The fleet is read through the real reader (so
+/// its blocks are derived), then folded once as read and once with the derivations dropped.
+#[test]
+fn derived_devices_fold_like_fully_compared_ones() {
+    let synth = fleet();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for i in 0..synth.len() {
+        let name = synth.node_name(i).expect("name");
+        let mut f = std::fs::File::create(dir.path().join(format!("{name}.txt"))).expect("file");
+        synth.write_node(i, &mut f).expect("write");
+    }
+    let workers = read_fleet(
+        &[FleetInput::Path(dir.path().to_path_buf())],
+        &ReadOptions {
+            threads: 1,
+            ..ReadOptions::default()
+        },
+        Vec::new,
+        |nodes: &mut Vec<Node>, item| {
+            if let FleetItem::Node(node) = item {
+                nodes.push(node);
+            }
+        },
+    );
+    let mut nodes: Vec<Node> = workers.into_iter().flatten().collect();
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    let derived: usize = nodes
+        .iter()
+        .map(|n| n.derived.iter().filter(|d| d.is_some()).count())
+        .sum();
+    assert!(derived >= nodes.len(), "{derived} derived devices");
+    let fold = |nodes: &[Node]| {
+        let mut acc = Accumulator::new(Arc::new(AtomicU32::new(0)));
+        for n in nodes {
+            acc.add_node(n);
+        }
+        serde_json::to_string(&build_report(vec![acc], Vec::new())).expect("json")
+    };
+    let with = fold(&nodes);
+    for n in &mut nodes {
+        n.derived.clear();
+    }
+    let without = fold(&nodes);
+    assert!(
+        with == without,
+        "{}",
+        first_diff(
+            &with.replace(",\"", ",\n\""),
+            &without.replace(",\"", ",\n\"")
+        )
+    );
+}

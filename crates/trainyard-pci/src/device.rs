@@ -380,6 +380,15 @@ impl Fields {
         Some(&self.text[k as usize..e as usize])
     }
 
+    /// The setting at position `i` (in [`Fields::iter`] order).
+    pub fn get_at(&self, i: usize) -> Option<FieldRef<'_>> {
+        let &[s, k, e] = self.spans.get(i)?;
+        Some(FieldRef {
+            key: FieldStr(&self.text[s as usize..k as usize]),
+            value: FieldStr(&self.text[k as usize..e as usize]),
+        })
+    }
+
     /// Position (in [`Fields::iter`] order) of the first setting named `key`; looked up
     /// like [`Fields::get`].
     pub fn position(&self, key: &str) -> Option<usize> {
@@ -736,6 +745,8 @@ mod tests {
         }
         assert_eq!(g.get("K7"), Some("a much longer value than before"));
         assert_eq!(g.get("K39"), Some(""));
+        assert_eq!(g.get_at(7).map(|f| f.key.as_str()), Some("K7"));
+        assert!(g.get_at(40).is_none());
         assert_eq!(g.get("K8"), Some("v8"));
         assert_eq!(g, {
             let mut h: Vec<(String, String)> = f

@@ -16,7 +16,7 @@ use super::natural::node_name_cmp;
 use super::nodeset::NodeSet;
 use super::slots::SlotIds;
 use crate::fxhash::FxBuild;
-use crate::node::{InputKind, Node};
+use crate::node::{Derived, InputKind, Node};
 use crate::rules::{self, same_identity, DeviceFacts, Finding, Severity};
 
 /// A key stops being tracked per value once it has more than this many distinct values
@@ -268,7 +268,12 @@ impl SlotAcc {
 
     /// Folds node `idx`'s device `dev` in (its presence is already recorded); returns what
     /// the rules read of it, which the comparison with the reference mostly gives for free.
-    fn add_device(&mut self, idx: u32, dev: &Arc<trainyard_pci::Device>) -> DeviceFacts {
+    fn add_device(
+        &mut self,
+        idx: u32,
+        dev: &Arc<trainyard_pci::Device>,
+        derived: Option<&Derived>,
+    ) -> DeviceFacts {
         if let Some(r) = &self.reference {
             if Arc::ptr_eq(&r.device, dev) {
                 let facts = r.facts;
@@ -293,7 +298,11 @@ impl SlotAcc {
             }
             return v.facts;
         }
-        if let Some(diff) = self.compare_with_reference(dev) {
+        let diff = match derived {
+            Some(d) => self.diff_of_derived(dev, d),
+            None => self.compare_with_reference(dev),
+        };
+        if let Some(diff) = diff {
             if let Some(r) = &mut self.reference {
                 let facts = r
                     .facts
@@ -351,6 +360,25 @@ impl SlotAcc {
             }
         }
         rules::device_facts(dev)
+    }
+
+    /// [`compare_with_reference`](Self::compare_with_reference) for a device derived from
+    /// another: when that one is the reference, the differing fields are the derivation's
+    /// changed positions, found without reading the other settings (a GPU has hundreds).
+    fn diff_of_derived<'d>(
+        &self,
+        dev: &'d trainyard_pci::Device,
+        derived: &Derived,
+    ) -> Option<Vec<(u32, &'d str)>> {
+        let r = self.reference.as_ref()?;
+        if !Arc::ptr_eq(&r.device, &derived.from) {
+            return self.compare_with_reference(dev);
+        }
+        derived
+            .changed
+            .iter()
+            .map(|&p| Some((p, dev.fields.get_at(p as usize)?.value.as_str())))
+            .collect()
     }
 
     /// When `dev` has the reference's keys in the same order: the fields whose value
@@ -633,7 +661,8 @@ impl Accumulator {
                 acc.role = Some(dev.role());
             }
             acc.present.insert(idx);
-            device_facts.push(acc.add_device(idx, dev));
+            let derived = node.derived.get(i).and_then(Option::as_ref);
+            device_facts.push(acc.add_device(idx, dev, derived));
         }
         // Platform facts (firmware, kernel, drivers) take part in the consensus as the settings
         // of a pseudo-slot, so a node with an older BIOS is a deviation like any other.

@@ -43,7 +43,7 @@ use trainyard_pci::{decode_config, Device};
 use super::patch::Templates;
 use crate::fxhash::{FxBuild, FxHasher};
 use crate::ingest::Ingested;
-use crate::node::{InputKind, Node};
+use crate::node::{Derived, InputKind, Node};
 
 /// Most bytes of block text one thread's memo holds. A GPU server's distinct blocks are a
 /// few hundred KB; the rest of the room takes the blocks of the nodes in between sweeps.
@@ -81,6 +81,9 @@ struct Memo {
     parser: TextParser,
     /// The devices of the node being read, reused.
     devices: Vec<Arc<Device>>,
+    /// How each of them was derived (see [`Node::derived`]), and whether any was.
+    derived: Vec<Option<Derived>>,
+    any_derived: bool,
     /// Hashes of blocks parsed once and not kept (see [`Memo::seen_before`]).
     seen: HashSet<u64, FxBuild>,
     /// Blocks that most others of their shape vary, to derive those from (see [`super::patch`]).
@@ -94,6 +97,8 @@ impl Default for Memo {
             bytes: 0,
             parser: TextParser::fields_only(),
             devices: Vec::new(),
+            derived: Vec::new(),
+            any_derived: false,
             seen: HashSet::default(),
             templates: Templates::default(),
         }
@@ -114,8 +119,15 @@ pub(crate) fn read_clean_text(name: &str, bytes: &[u8]) -> Option<Ingested> {
 impl Memo {
     fn read(&mut self, name: &str, bytes: &[u8]) -> Option<Ingested> {
         self.devices.clear();
+        self.derived.clear();
+        self.any_derived = false;
         let result = self.read_blocks(bytes);
         let devices = std::mem::take(&mut self.devices);
+        let derived = if self.any_derived {
+            std::mem::take(&mut self.derived)
+        } else {
+            Vec::new()
+        };
         let (any_hex, any_text) = result?;
         let kind = if any_hex && !any_text {
             InputKind::HexDump
@@ -124,7 +136,7 @@ impl Memo {
         };
         Some(Ingested {
             kind: Some(kind),
-            nodes: vec![Node::from_shared(name, kind, devices)],
+            nodes: vec![Node::from_shared(name, kind, devices).with_derived(derived)],
             problems: Vec::new(),
             truncated: false,
         })
@@ -188,18 +200,21 @@ impl Memo {
                     any.1 = true;
                 }
                 self.devices.push(Arc::clone(&e.device));
+                self.derived.push(None);
                 return Some(());
             }
         }
-        let (device, hex) = match self.templates.derive(&mut self.parser, text, line) {
-            Some(device) => (device, false),
+        let (device, hex, derived) = match self.templates.derive(&mut self.parser, text, line) {
+            Some((device, derived)) => (device, false, derived),
             None => {
                 let (device, hex) = self.parse(text, line)?;
                 let device = Arc::new(device);
                 self.templates.offer(text, &device);
-                (device, hex)
+                (device, hex, None)
             }
         };
+        self.any_derived |= derived.is_some();
+        self.derived.push(derived);
         if hex {
             any.0 = true;
         } else {

@@ -47,6 +47,7 @@ use trainyard_pci::text::{GroupSettings, TextParser};
 use trainyard_pci::Device;
 
 use crate::fxhash::{FxBuild, FxHasher};
+use crate::node::Derived;
 
 /// Most bytes of template text one thread keeps.
 const TEMPLATE_BYTES: usize = 4 << 20;
@@ -143,10 +144,10 @@ impl Templates {
         parser: &mut TextParser,
         text: &str,
         line: usize,
-    ) -> Option<Arc<Device>> {
+    ) -> Option<(Arc<Device>, Option<Derived>)> {
         let t = self.by_shape.get_mut(&shape(text))?;
         if t.text.as_ref() == text {
-            return Some(same_on_line(&t.device, line));
+            return Some(same_on_line(&t.device, line, Vec::new()));
         }
         // The lines that differ: (index, new text), found by comparing the texts in long
         // runs and looking up the template's line of each mismatch.
@@ -249,7 +250,7 @@ impl Templates {
         }
         self.derived += 1;
         if changes.is_empty() && caps.is_empty() {
-            return Some(same_on_line(&t.device, line));
+            return Some(same_on_line(&t.device, line, Vec::new()));
         }
         let values: Vec<(usize, &str)> = changes.iter().map(|(p, v)| (*p, v.as_str())).collect();
         let fields = t.device.fields.with_values(&values)?;
@@ -274,7 +275,17 @@ impl Templates {
         for (k, cap) in caps {
             *dev.capabilities.get_mut(k)? = cap;
         }
-        Some(Arc::new(dev))
+        let mut changed: Vec<u32> = changes.iter().map(|&(p, _)| p as u32).collect();
+        changed.sort_unstable();
+        changed.dedup();
+        let from = Arc::clone(&t.device);
+        Some((
+            Arc::new(dev),
+            Some(Derived {
+                from,
+                changed: changed.into(),
+            }),
+        ))
     }
 
     /// Makes `text` (parsed in full into `device`) the template of its shape, if the shape
@@ -314,14 +325,23 @@ impl Templates {
     }
 }
 
-/// The template's device for a block at line `line`: itself when it starts there too.
-fn same_on_line(device: &Arc<Device>, line: usize) -> Arc<Device> {
+/// The template's device for a block at line `line` whose settings are the template's:
+/// itself when it starts there too, else a copy that says so (`changed` is empty).
+fn same_on_line(
+    device: &Arc<Device>,
+    line: usize,
+    changed: Vec<u32>,
+) -> (Arc<Device>, Option<Derived>) {
     if device.line == Some(line) {
-        return Arc::clone(device);
+        return (Arc::clone(device), None);
     }
     let mut dev = Device::clone(device);
     dev.line = Some(line);
-    Arc::new(dev)
+    let derived = Derived {
+        from: Arc::clone(device),
+        changed: changed.into(),
+    };
+    (Arc::new(dev), Some(derived))
 }
 
 /// The group of line `i` of a block (`src`, lines `lines`), or `None` for a line this
