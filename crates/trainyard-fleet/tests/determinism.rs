@@ -205,17 +205,22 @@ fn first_diff(a: &str, b: &str) -> String {
         .unwrap_or_else(|| "lengths differ".into())
 }
 
-/// The same fleet through the real reader: a folder with a corrupt file, read on one thread
-/// and on several, several times.
-#[test]
-fn threads_do_not_change_the_report() {
-    let synth = fleet();
+/// A temporary folder with one file per node of `synth`.
+fn fleet_folder(synth: &Synth) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     for i in 0..synth.len() {
         let name = synth.node_name(i).expect("name");
         let mut f = std::fs::File::create(dir.path().join(format!("{name}.txt"))).expect("file");
         synth.write_node(i, &mut f).expect("write");
     }
+    dir
+}
+
+/// The same fleet through the real reader: a folder with a corrupt file, read on one thread
+/// and on several, several times.
+#[test]
+fn threads_do_not_change_the_report() {
+    let dir = fleet_folder(&fleet());
     std::fs::write(
         dir.path().join("garbage.txt"),
         [0u8, 159, 146, 150, 7, 0, 1],
@@ -261,13 +266,7 @@ fn threads_do_not_change_the_report() {
 /// its blocks are derived), then folded once as read and once with the derivations dropped.
 #[test]
 fn derived_devices_fold_like_fully_compared_ones() {
-    let synth = fleet();
-    let dir = tempfile::tempdir().expect("tempdir");
-    for i in 0..synth.len() {
-        let name = synth.node_name(i).expect("name");
-        let mut f = std::fs::File::create(dir.path().join(format!("{name}.txt"))).expect("file");
-        synth.write_node(i, &mut f).expect("write");
-    }
+    let dir = fleet_folder(&fleet());
     let workers = read_fleet(
         &[FleetInput::Path(dir.path().to_path_buf())],
         &ReadOptions {
