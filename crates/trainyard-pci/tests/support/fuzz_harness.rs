@@ -9,7 +9,7 @@
 // Each includer uses a subset of these functions.
 #![allow(dead_code)]
 
-use trainyard_pci::text::{parse_reader, LspciReader, ParseOutput};
+use trainyard_pci::text::{parse_reader, LspciReader, ParseOutput, TextParser};
 use trainyard_pci::{decode_config, read_hex_dumps, Device, PciAddress};
 
 /// Lengths of config space lspci and sysfs produce; the fuzzer also tries the input's own.
@@ -47,6 +47,24 @@ pub fn lspci_text(data: &[u8]) {
         exercise_device(dev);
     }
     assert_fields_only_agrees(data, &out);
+    exercise_groups(data);
+}
+
+/// Every run of up to four of the input's first 256 lines read as a group
+/// ([`TextParser::read_group`], which the fleet uses to derive a device from another): no
+/// panic, and the same answer when read again (the second time through the line memo).
+fn exercise_groups(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let lines: Vec<&str> = text.split('\n').take(256).collect();
+    let mut parser = TextParser::fields_only();
+    for i in 0..lines.len() {
+        for k in 1..=4.min(lines.len() - i) {
+            let group = &lines[i..i + k];
+            let first = parser.read_group(group).map(|g| (g.fields, g.capability));
+            let again = parser.read_group(group).map(|g| (g.fields, g.capability));
+            assert_eq!(first, again, "group {group:?}");
+        }
+    }
 }
 
 /// Parses `data` in fields-only mode (settings derived line by line, no lines kept).
