@@ -439,14 +439,8 @@ mod tests {
             );
             let template = std::fs::read_to_string(&path).expect("fixture");
             let mut faults = FaultCounts::none();
-            for kind in [
-                FaultKind::Acs,
-                FaultKind::Downtrain,
-                FaultKind::Mrrs,
-                FaultKind::RelaxedOrdering,
-                FaultKind::Missing,
-                FaultKind::Aer,
-            ] {
+            // Every kind lspci text can carry (a BIOS version needs a snapshot's DMI).
+            for kind in FaultKind::ALL.into_iter().filter(|k| *k != FaultKind::Bios) {
                 faults.set(kind, 2);
             }
             let opts = SynthOptions {
