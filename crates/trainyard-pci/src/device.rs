@@ -6,6 +6,8 @@
 //! front ends come from the same line tokenizer, `parse` and `decode` of the same device
 //! agree on every key the decoder renders.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::address::PciAddress;
@@ -30,8 +32,11 @@ pub struct Device {
     pub bus: Option<BusNumbers>,
     /// Header-level register lines (`Control:`, `Status:`, `Region 0:`, `Bus:`, ...).
     pub header: Vec<Line>,
-    /// Capabilities in the order they appear (standard list, then extended list).
-    pub capabilities: Vec<Capability>,
+    /// Capabilities in the order they appear (standard list, then extended list). Shared
+    /// (`Arc`), because devices of a fleet repeat them: a device derived from another
+    /// node's that differs in a serial number takes the other's capabilities without
+    /// copying their titles, and a parser hands out one capability per distinct title.
+    pub capabilities: Vec<Arc<Capability>>,
     /// Flat settings, `(key, value)`, in rendering order; keys are unique within a device.
     /// Read them with [`Device::field`] and [`Device::fields_iter`].
     pub fields: Fields,
@@ -437,8 +442,9 @@ impl Fields {
             let _ = index.set(built.clone());
         }
         let grow: usize = order.iter().map(|(_, v)| v.len()).sum();
-        // Spans are u32: a result over 4 GiB cannot be represented (and is not lspci's).
-        u32::try_from(self.text.len().checked_add(grow)?).ok()?;
+        // Spans are u32, and offsets are compared as i32 below: a result over 2 GiB is
+        // left to the caller (it is not lspci's).
+        i32::try_from(self.text.len().checked_add(grow)?).ok()?;
         // The changed values in text order (settings need not lie in text order: header
         // settings are moved first, renamed repeats are rewritten at the end).
         let mut cuts: Vec<(u32, u32, &str)> = order
@@ -457,15 +463,21 @@ impl Fields {
         // An offset of the old text moves by the length change of every value that ends at
         // or before it (a changed value's own end included, which makes its new end right).
         // One pass per change over all offsets, compared with the old ones: no branches,
-        // so it runs at a few offsets per cycle.
+        // so it runs at a few offsets per cycle. A value of the same length (a serial
+        // number, an address: most changes a fleet derives) moves nothing.
         let delta = |(k, e, v): (u32, u32, &str)| (v.len() as u32).wrapping_sub(e - k);
         let mut spans = self.spans.clone();
         for &cut in &cuts {
-            let (d, e) = (delta(cut), cut.1);
-            // Flat slices of offsets, so that the loop compiles to vector instructions.
+            let (d, e) = (delta(cut) as i32, cut.1 as i32);
+            if d == 0 {
+                continue;
+            }
+            // Flat slices of offsets, compared as i32 (every offset is below 2 GiB, checked
+            // above): the baseline x86-64 vector compare is signed, so this loop compiles to
+            // vector instructions where an unsigned compare did not.
             let new = spans.as_flattened_mut();
             for (n, &o) in new.iter_mut().zip(self.spans.as_flattened()) {
-                *n = n.wrapping_add(if o >= e { d } else { 0 });
+                *n = (*n as i32).wrapping_add(if o as i32 >= e { d } else { 0 }) as u32;
             }
         }
         // A changed setting itself: its key does not move with its own value (which matters
@@ -667,7 +679,10 @@ impl Device {
 
     /// Capability with the given tag, if the device has one.
     pub fn capability(&self, tag: &str) -> Option<&Capability> {
-        self.capabilities.iter().find(|c| c.tag == tag)
+        self.capabilities
+            .iter()
+            .find(|c| c.tag == tag)
+            .map(|c| &**c)
     }
 }
 

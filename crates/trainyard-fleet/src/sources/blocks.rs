@@ -122,9 +122,13 @@ impl Memo {
         self.derived.clear();
         self.any_derived = false;
         let result = self.read_blocks(bytes);
-        let devices = std::mem::take(&mut self.devices);
+        // The node takes the lists; the next node's start at this one's size, as nodes of
+        // a fleet have about as many devices (growing them from empty cost a realloc
+        // chain per node).
+        let n = self.devices.len();
+        let devices = std::mem::replace(&mut self.devices, Vec::with_capacity(n));
         let derived = if self.any_derived {
-            std::mem::take(&mut self.derived)
+            std::mem::replace(&mut self.derived, Vec::with_capacity(n))
         } else {
             Vec::new()
         };
@@ -187,6 +191,14 @@ impl Memo {
 
     /// The device of one block (`text`, starting at line `line`), from the memo or parsed.
     fn block(&mut self, text: &str, line: usize, any: &mut (bool, bool)) -> Option<()> {
+        let shape = super::patch::shape(text);
+        if let Some(device) = self.templates.exact(shape, text, line) {
+            // Templates are plain lspci text (see `Templates::offer`).
+            any.1 = true;
+            self.devices.push(Arc::clone(device));
+            self.derived.push(None);
+            return Some(());
+        }
         let mut h = FxHasher::default();
         h.write_usize(line);
         h.write(text.as_bytes());
@@ -204,15 +216,16 @@ impl Memo {
                 return Some(());
             }
         }
-        let (device, hex, derived) = match self.templates.derive(&mut self.parser, text, line) {
-            Some((device, derived)) => (device, false, derived),
-            None => {
-                let (device, hex) = self.parse(text, line)?;
-                let device = Arc::new(device);
-                self.templates.offer(text, &device);
-                (device, hex, None)
-            }
-        };
+        let (device, hex, derived) =
+            match self.templates.derive(&mut self.parser, shape, text, line) {
+                Some((device, derived)) => (device, false, derived),
+                None => {
+                    let (device, hex) = self.parse(text, line)?;
+                    let device = Arc::new(device);
+                    self.templates.offer(text, &device);
+                    (device, hex, None)
+                }
+            };
         self.any_derived |= derived.is_some();
         self.derived.push(derived);
         if hex {
@@ -324,7 +337,7 @@ mod tests {
         let mut d = d.clone();
         d.header.clear();
         for c in &mut d.capabilities {
-            c.lines.clear();
+            Arc::make_mut(c).lines.clear();
         }
         d
     }

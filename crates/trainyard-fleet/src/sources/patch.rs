@@ -76,6 +76,8 @@ pub(crate) struct Templates {
     changed: Vec<ChangedLine>,
     /// Scratch: the lines of a group.
     window: Vec<usize>,
+    /// Scratch: a changed key with `#2` appended, to ask whether the key repeats.
+    repeat_key: String,
     /// Blocks derived so far (for tests and benchmark notes).
     pub(crate) derived: u64,
 }
@@ -86,7 +88,7 @@ type ChangedLine = (usize, usize, usize);
 
 /// Hash of a block's shape: its first line, the device header (the number of lines is
 /// checked while comparing).
-fn shape(text: &str) -> u64 {
+pub(crate) fn shape(text: &str) -> u64 {
     let first = memchr::memchr(b'\n', text.as_bytes()).map_or(text, |e| &text[..e]);
     let mut h = FxHasher::default();
     h.write(first.as_bytes());
@@ -136,16 +138,26 @@ struct Group {
 }
 
 impl Templates {
-    /// The device of `text` (one block, starting at line `line`, not kept in the exact
-    /// memo) derived from its shape's template, or `None` when there is no template or the
-    /// block is not a plain variation of it.
+    /// The template's own device when `text` (of shape `shape`, see [`shape`]) is the
+    /// template's text byte for byte and starts on the template's line. That is most
+    /// blocks of a fleet, and this finds them with one comparison, without hashing the
+    /// whole block for the exact memo.
+    pub(crate) fn exact(&self, shape: u64, text: &str, line: usize) -> Option<&Arc<Device>> {
+        let t = self.by_shape.get(&shape)?;
+        (t.device.line == Some(line) && *t.text == *text).then_some(&t.device)
+    }
+
+    /// The device of `text` (one block of shape `shape`, starting at line `line`, not kept
+    /// in the exact memo) derived from its shape's template, or `None` when there is no
+    /// template or the block is not a plain variation of it.
     pub(crate) fn derive(
         &mut self,
         parser: &mut TextParser,
+        shape: u64,
         text: &str,
         line: usize,
     ) -> Option<(Arc<Device>, Option<Derived>)> {
-        let t = self.by_shape.get_mut(&shape(text))?;
+        let t = self.by_shape.get_mut(&shape)?;
         if t.text.as_ref() == text {
             return Some(same_on_line(&t.device, line, Vec::new()));
         }
@@ -202,7 +214,7 @@ impl Templates {
             }
         }
         let mut changes: Vec<(usize, String)> = Vec::new();
-        let mut caps: Vec<(usize, Capability)> = Vec::new();
+        let mut caps: Vec<(usize, Arc<Capability>)> = Vec::new();
         for g in &groups {
             let window = &mut self.window;
             window.clear();
@@ -240,9 +252,15 @@ impl Templates {
                 let pos = t.device.fields.position(key)?;
                 // The key must name this one setting of the whole device (see module docs).
                 if key.contains('#')
-                    || t.device.fields.get(key) != Some(a.value.as_str())
-                    || t.device.fields.get(&format!("{key}#2")).is_some()
+                    || t.device.fields.get_at(pos).map(|f| f.value) != Some(a.value)
                 {
+                    return None;
+                }
+                let repeat = &mut self.repeat_key;
+                repeat.clear();
+                repeat.push_str(key);
+                repeat.push_str("#2");
+                if t.device.fields.position(repeat).is_some() {
                     return None;
                 }
                 changes.push((pos, b.value.to_string()));

@@ -16,6 +16,8 @@ mod header;
 mod line_fmt;
 mod std_caps;
 
+use std::sync::Arc;
+
 use crate::address::PciAddress;
 use crate::device::{Capability, CapabilitySpace, Device, DeviceIds, Line};
 use cfg::Cfg;
@@ -92,7 +94,7 @@ pub fn decode_config(address: PciAddress, bytes: &[u8]) -> Result<Device, Decode
     if cfg.u16(0x06).unwrap_or(0) & 0x10 != 0 {
         if bytes.len() < 256 {
             // lspci shows this when only the unprivileged 64 bytes were readable.
-            dev.capabilities.push(Capability {
+            dev.capabilities.push(Arc::new(Capability {
                 space: CapabilitySpace::Standard,
                 offset: 0,
                 id: None,
@@ -100,7 +102,7 @@ pub fn decode_config(address: PciAddress, bytes: &[u8]) -> Result<Device, Decode
                 tag: "Capabilities".into(),
                 title: "<access denied>".into(),
                 lines: Vec::new(),
-            });
+            }));
         } else {
             let ext_list = if bytes.len() >= 4096 && ctx.pcie_offset.is_some() {
                 extended_capabilities(&cfg)
@@ -110,11 +112,12 @@ pub fn decode_config(address: PciAddress, bytes: &[u8]) -> Result<Device, Decode
             // Sized once: a GPU has a dozen capabilities, grown one by one in four steps.
             dev.capabilities = Vec::with_capacity(std_list.len() + ext_list.len());
             for &(off, id) in &std_list {
-                dev.capabilities.push(std_caps::render(&cfg, &ctx, off, id));
+                dev.capabilities
+                    .push(Arc::new(std_caps::render(&cfg, &ctx, off, id)));
             }
             for (off, id, version) in ext_list {
                 dev.capabilities
-                    .push(ext_caps::render(&cfg, &ctx, off, id, version));
+                    .push(Arc::new(ext_caps::render(&cfg, &ctx, off, id, version)));
             }
         }
     }

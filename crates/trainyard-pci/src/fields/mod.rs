@@ -928,7 +928,7 @@ mod tests {
 
     fn fields_of(title: &str, tag: &str, lines: &[(u8, &str)]) -> Vec<(String, String)> {
         let dev = Device {
-            capabilities: vec![Capability {
+            capabilities: vec![std::sync::Arc::new(Capability {
                 space: CapabilitySpace::Standard,
                 offset: 0x60,
                 id: None,
@@ -942,7 +942,7 @@ mod tests {
                         text: (*t).into(),
                     })
                     .collect(),
-            }],
+            })],
             ..Device::default()
         };
         device_fields(&dev)

@@ -8,6 +8,8 @@
 //! capability-title cache, without building a device: comparing the settings of a group
 //! before and after a change tells which values changed, at the cost of the group's lines.
 
+use std::sync::Arc;
+
 use super::{cap_title, indentation, TextParser};
 use crate::device::{Capability, Fields};
 
@@ -17,7 +19,7 @@ pub struct GroupSettings {
     /// The settings, in the order a whole device would list them.
     pub fields: Fields,
     /// The capability the group's title line opens, for a capability group.
-    pub capability: Option<Capability>,
+    pub capability: Option<Arc<Capability>>,
 }
 
 /// Header registers that say more than settings (the device's identity, bus numbers,

@@ -1,6 +1,7 @@
 //! The line-at-a-time state machine behind [`TextParser`].
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use super::header_line::{parse_title, split_address, split_bracket_id, split_host_prefix};
 use crate::caps;
@@ -166,7 +167,7 @@ pub struct TextParser {
     /// Capability title lines parsed so far (`[90] Express (v2) Endpoint, MSI 00` after
     /// `Capabilities: `): matching a title against the capability names is a third of
     /// reading a line, and a dump repeats its titles many times.
-    cap_titles: HashMap<String, Capability, FxBuild>,
+    cap_titles: HashMap<String, Arc<Capability>, FxBuild>,
 }
 
 impl TextParser {
@@ -420,7 +421,7 @@ impl TextParser {
                 Some(ld) => ld.hold(Pending::CapLine(depth), text),
                 None => {
                     if let Some(cap) = b.dev.capabilities.last_mut() {
-                        cap.lines.push(Line {
+                        Arc::make_mut(cap).lines.push(Line {
                             depth,
                             text: text.to_string(),
                         });
@@ -498,18 +499,18 @@ impl TextParser {
 }
 
 /// The capability of a title line (what follows `Capabilities:`), through the parser's cache.
-fn cap_title(cache: &mut HashMap<String, Capability, FxBuild>, rest: &str) -> Capability {
+fn cap_title(cache: &mut HashMap<String, Arc<Capability>, FxBuild>, rest: &str) -> Arc<Capability> {
     let rest = rest.trim();
     if let Some(cap) = cache.get(rest) {
-        return cap.clone();
+        return Arc::clone(cap);
     }
-    let cap = capability_header(rest);
+    let cap = Arc::new(capability_header(rest));
     // A fleet has a few hundred distinct titles; garbage input could have millions, so the
     // cache starts over when it is big.
     if cache.len() >= 4096 {
         cache.clear();
     }
-    cache.insert(rest.to_string(), cap.clone());
+    cache.insert(rest.to_string(), Arc::clone(&cap));
     cap
 }
 
@@ -586,12 +587,18 @@ fn append_wrapped(b: &mut Building, text: &str) {
         Last::Title => Some(&mut b.title),
         Last::Header | Last::CapLine if held.is_some() => held,
         Last::Header => b.dev.header.last_mut().map(|l| &mut l.text),
-        Last::CapTitle => b.dev.capabilities.last_mut().map(|c| &mut c.title),
+        // Copied first if the parser's title cache shares it: the cache keeps the title
+        // as printed.
+        Last::CapTitle => b
+            .dev
+            .capabilities
+            .last_mut()
+            .map(|c| &mut Arc::make_mut(c).title),
         Last::CapLine => b
             .dev
             .capabilities
             .last_mut()
-            .and_then(|c| c.lines.last_mut())
+            .and_then(|c| Arc::make_mut(c).lines.last_mut())
             .map(|l| &mut l.text),
     };
     if let Some(t) = target {
