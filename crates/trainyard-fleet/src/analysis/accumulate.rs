@@ -156,18 +156,25 @@ pub(crate) struct SlotAcc {
     order: Vec<u32>,
     /// The device most nodes are expected to repeat, and the nodes that did.
     reference: Option<Reference>,
-    /// Shared devices seen here that differ from the reference, with their differences.
-    variants: Vec<Variant>,
+    /// Shared devices seen here that differ from the reference, with their differences,
+    /// by the device's address in memory (see [`Variant`]).
+    variants: HashMap<usize, Variant, FxBuild>,
 }
 
 /// A device other nodes share (see `sources`' block memo) that has the reference's keys but
-/// not all its values: an idle GPU's lower link speed, a fault on a few nodes. Its
+/// not all its values: an idle GPU's lower link speed, a fault on a few nodes, an IRQ. Its
 /// differences are worked out once; the next node holding the same device is folded from
 /// them without a comparison.
 ///
 /// Held weakly: the allocation cannot be reused for another device while the entry exists
 /// (so a match by address is the same device), and the device's settings are freed as soon
 /// as no node or memo holds it.
+///
+/// A slot can see a few dozen of them: on the 200-node XD665 fleet a root port's block comes
+/// in about 25 shared versions that differ only in their IRQ (the memo hands out the same
+/// device for each, but without the derivation that made the first one cheap to compare).
+/// With 4 kept per slot they replaced each other and 3,645 devices were compared in full
+/// (0.5 M instructions per node); see [`MAX_VARIANTS`].
 #[derive(Debug)]
 struct Variant {
     device: std::sync::Weak<trainyard_pci::Device>,
@@ -177,10 +184,14 @@ struct Variant {
     facts: DeviceFacts,
 }
 
-/// Variants kept per slot, with the reference they were compared with: a few suffice (a
-/// fleet's shared variants of one device are few), and each costs a pointer comparison for
-/// every device folded at the slot that is not the reference.
-const MAX_VARIANTS: usize = 4;
+/// Variants kept per slot, with the reference they were compared with. Found by address (one
+/// hash lookup), so many cost no more than a few. Memory: a variant is its differences (a
+/// value or two) and facts (about 150 bytes), plus the device's own struct (a few hundred
+/// bytes), which the `Weak` keeps allocated (its settings are freed with the last node or
+/// memo entry holding it): under 64 KiB per slot, and only slots whose shared devices vary
+/// get there. When full, variants of devices nothing holds any more are dropped, and if
+/// that frees too little, all of them.
+const MAX_VARIANTS: usize = 64;
 
 /// A device that the nodes' devices at a slot are compared with, field by field.
 ///
@@ -281,18 +292,13 @@ impl SlotAcc {
                 return facts;
             }
         }
-        if let Some(at) = self
-            .variants
-            .iter()
-            .position(|v| std::ptr::eq(v.device.as_ptr(), Arc::as_ptr(dev)))
-        {
-            let Self {
-                reference,
-                keys,
-                variants,
-                ..
-            } = self;
-            let v = &variants[at];
+        let Self {
+            reference,
+            keys,
+            variants,
+            ..
+        } = self;
+        if let Some(v) = variant_of(variants, dev) {
             if let Some(r) = reference {
                 fold_like_reference(r, keys, idx, v.diff.iter().map(|(f, v)| (*f, &**v)));
             }
@@ -316,18 +322,18 @@ impl SlotAcc {
                     r.device = Arc::clone(dev);
                 }
                 if !diff.is_empty() && Arc::strong_count(dev) > 1 {
+                    if self.variants.len() >= MAX_VARIANTS {
+                        self.variants.retain(|_, v| v.device.strong_count() > 0);
+                        if self.variants.len() >= MAX_VARIANTS / 2 {
+                            self.variants.clear();
+                        }
+                    }
                     let v = Variant {
                         device: Arc::downgrade(dev),
                         diff: diff.iter().map(|&(f, v)| (f, v.into())).collect(),
                         facts,
                     };
-                    if self.variants.len() < MAX_VARIANTS {
-                        self.variants.push(v);
-                    } else {
-                        // Full: the newest variant takes a place picked by node, so no one
-                        // entry is replaced every time.
-                        self.variants[idx as usize % MAX_VARIANTS] = v;
-                    }
+                    self.variants.insert(Arc::as_ptr(dev) as usize, v);
                 }
                 self.add_like_reference(idx, &diff);
                 return facts;
@@ -494,6 +500,19 @@ impl SlotAcc {
             }
         }
     }
+}
+
+/// The variant of a slot (`variants`) that is `dev` itself, if one is kept.
+fn variant_of<'v>(
+    variants: &'v HashMap<usize, Variant, FxBuild>,
+    dev: &Arc<trainyard_pci::Device>,
+) -> Option<&'v Variant> {
+    if variants.is_empty() {
+        return None;
+    }
+    let v = variants.get(&(Arc::as_ptr(dev) as usize))?;
+    // The key alone is an address; the `Weak` is what makes it this device.
+    std::ptr::eq(v.device.as_ptr(), Arc::as_ptr(dev)).then_some(v)
 }
 
 /// [`SlotAcc::add_like_reference`] on the slot's parts, so that `diff` may borrow from
