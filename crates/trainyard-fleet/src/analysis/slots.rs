@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use std::sync::Arc;
 
-use trainyard_pci::{Device, Topology};
+use trainyard_pci::{Device, DeviceIds, PciAddress, Topology};
 
 use crate::fxhash::FxBuild;
 
@@ -92,6 +92,32 @@ pub(crate) struct SlotIds {
     chain: Vec<usize>,
     /// Per node, reused: the result.
     ids: Vec<u32>,
+    /// The tree of the node `ids` were resolved for, and what its devices' slots were
+    /// named from: the next node nearly always has the same (nodes share a tree, see
+    /// [`Node::from_shared`](crate::Node::from_shared)), and then `ids` are its ids too.
+    last: Option<(Arc<Topology>, Vec<Identity>)>,
+}
+
+/// What a slot path reads of a device besides the tree: host, address and ids.
+#[derive(Debug, PartialEq)]
+struct Identity {
+    host: Option<Box<str>>,
+    address: PciAddress,
+    ids: DeviceIds,
+}
+
+impl Identity {
+    fn of(d: &Device) -> Self {
+        Self {
+            host: d.host.as_deref().map(Into::into),
+            address: d.address,
+            ids: d.ids,
+        }
+    }
+
+    fn is(&self, d: &Device) -> bool {
+        self.address == d.address && self.ids == d.ids && self.host.as_deref() == d.host.as_deref()
+    }
 }
 
 impl SlotIds {
@@ -118,7 +144,28 @@ impl SlotIds {
 
     /// The slot id of every device of a node, in device order; slots not seen before get
     /// new ids (`len()` before the call and up).
-    pub(crate) fn resolve(&mut self, devices: &[Arc<Device>], topology: &Topology) -> &[u32] {
+    ///
+    /// A node with the last one's tree (the same shared [`Topology`]) and devices of the
+    /// same addresses and ids gets the last ids: ids never change once given, so
+    /// resolving again would give the same. That is most nodes of a fleet, and costs a
+    /// few comparisons per device instead of a hash lookup.
+    pub(crate) fn resolve(&mut self, devices: &[Arc<Device>], topology: &Arc<Topology>) -> &[u32] {
+        if let Some((t, identities)) = &self.last {
+            if Arc::ptr_eq(t, topology)
+                && identities.len() == devices.len()
+                && identities.iter().zip(devices).all(|(i, d)| i.is(d))
+            {
+                return &self.ids;
+            }
+        }
+        self.resolve_afresh(devices, topology);
+        let identities = devices.iter().map(|d| Identity::of(d)).collect();
+        self.last = Some((Arc::clone(topology), identities));
+        &self.ids
+    }
+
+    /// [`resolve`](Self::resolve) without the last node's ids.
+    fn resolve_afresh(&mut self, devices: &[Arc<Device>], topology: &Topology) {
         let n = devices.len();
         self.state.clear();
         self.state.resize(n, State::Unvisited);
@@ -128,7 +175,6 @@ impl SlotIds {
         for i in 0..n {
             self.resolve_one(i, devices, topology, &roots);
         }
-        &self.ids
     }
 
     fn resolve_one(
@@ -249,11 +295,14 @@ mod tests {
 
     fn check(text: &str) {
         let devices: Vec<Arc<Device>> = parse_str(text).devices.into_iter().map(Arc::new).collect();
-        let topology = Topology::build(&devices);
+        let topology = Arc::new(Topology::build(&devices));
         let mut ids = SlotIds::default();
-        // Twice: the second time every slot is found by its hop.
-        for _ in 0..2 {
-            let got: Vec<u32> = ids.resolve(&devices, &topology).to_vec();
+        // Three times: the second time every slot is found by its hop (another tree, equal
+        // to the first, so the last node's ids are not taken), the third time the ids are
+        // the last node's.
+        let again = Arc::new(Topology::clone(&topology));
+        for topology in [&topology, &again, &again] {
+            let got: Vec<u32> = ids.resolve(&devices, topology).to_vec();
             for (i, id) in got.iter().enumerate() {
                 assert_eq!(ids.name(*id), topology.slot_path(&devices, i), "device {i}");
             }
