@@ -706,7 +706,24 @@ impl Accumulator {
                 facts,
             },
         ));
-        let report = rules::check_node_with(node, device_facts);
+        // Only a finding that can become its rule's quoted sample (see `RuleAcc::precedes`)
+        // needs its text: one whose (rule, slot, severity) has none yet, or whose node does
+        // not come after the sample's. Decided before any of this node's findings is
+        // folded: a key this node adds is then absent, so all its findings there are whole.
+        let rules_held = &self.rules;
+        let quoted = |rule: &'static str, severity: Severity, device: Option<usize>| {
+            // The device as `device_index` finds it again from the finding's address: the
+            // first device with that address.
+            let place = device.map_or(NODE_WIDE, |i| {
+                let a = node.devices[i].address;
+                let first = node.devices[..i].iter().position(|d| d.address == a);
+                slot_of[first.unwrap_or(i)]
+            });
+            rules_held
+                .get(&(rule, place, severity))
+                .is_none_or(|r| node_name_cmp(&node.name, &r.node) != CmpOrdering::Greater)
+        };
+        let report = rules::check_node_with(node, device_facts, &quoted);
         for f in report.findings {
             let device = f.device.as_deref().and_then(|a| device_index(node, a));
             let place = device.map_or(NODE_WIDE, |i| slot_of[i]);

@@ -44,13 +44,6 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         if mask == 0 {
             continue;
         }
-        let d = ctx.dev(i);
-        let set: Vec<&str> = REDIRECT
-            .iter()
-            .enumerate()
-            .filter(|(b, _)| mask & 1 << b != 0)
-            .map(|(_, k)| *k)
-            .collect();
         let below: Vec<usize> = ctx
             .subtree(i)
             .into_iter()
@@ -70,6 +63,17 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         } else {
             Severity::Error
         };
+        if !ctx.quotes(&INFO, severity, Some(i)) {
+            out.findings.push(ctx.counted(&INFO, severity, Some(i)));
+            continue;
+        }
+        let d = ctx.dev(i);
+        let set: Vec<&str> = REDIRECT
+            .iter()
+            .enumerate()
+            .filter(|(b, _)| mask & 1 << b != 0)
+            .map(|(_, k)| *k)
+            .collect();
         let mut f = ctx.finding(&INFO, severity, i, EVIDENCE);
         let bits = set
             .iter()

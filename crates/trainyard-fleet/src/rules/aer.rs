@@ -82,7 +82,6 @@ const NOISE: &[&str] = &["DevSta.UnsupReq", "UESta.UnsupReq", "CESta.AdvNonFatal
 
 pub(crate) fn check(ctx: &Context, out: &mut Output) {
     let mut noise_devices = Vec::new();
-    let mut noise_keys = BTreeMap::new();
     for i in 0..ctx.devices().len() {
         let bits = ctx.facts[i].aer;
         // Nothing latched and no sysfs counters to read: nothing to say about this device
@@ -102,7 +101,10 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         let ds_corr = bits.ds_corr && !has_aer;
         let uncorrectable = !ue.is_empty() || ds_fatal || ds_nonfatal || counters.uncorrectable();
         let correctable = !ce.is_empty() || ds_corr || counters.correctable();
-        if uncorrectable {
+        if uncorrectable && !ctx.quotes(&UNCORRECTABLE, Severity::Error, Some(i)) {
+            out.findings
+                .push(ctx.counted(&UNCORRECTABLE, Severity::Error, Some(i)));
+        } else if uncorrectable {
             let mut keys: Vec<&str> = ue.clone();
             keys.extend(["DevSta.FatalErr", "DevSta.NonFatalErr"]);
             let mut f = ctx.finding(&UNCORRECTABLE, Severity::Error, i, &keys);
@@ -120,7 +122,10 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
             f.fix = fix_text(d);
             out.findings.push(f);
         }
-        if correctable {
+        if correctable && !ctx.quotes(&CORRECTABLE, Severity::Warning, Some(i)) {
+            out.findings
+                .push(ctx.counted(&CORRECTABLE, Severity::Warning, Some(i)));
+        } else if correctable {
             let mut keys: Vec<&str> = ce.clone();
             keys.push("DevSta.CorrErr");
             let mut f = ctx.finding(&CORRECTABLE, Severity::Warning, i, &keys);
@@ -137,17 +142,20 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
             f.fix = fix_text(d);
             out.findings.push(f);
         }
-        if !uncorrectable && !correctable {
-            let noise = select(NOISE, bits.noise);
-            if !noise.is_empty() {
-                noise_devices.push(i);
-                for k in noise {
-                    noise_keys.insert(format!("{} {k}", d.address), "+".to_string());
-                }
-            }
+        if !uncorrectable && !correctable && !select(NOISE, bits.noise).is_empty() {
+            noise_devices.push(i);
         }
     }
-    if !noise_devices.is_empty() {
+    if !noise_devices.is_empty() && !ctx.quotes(&UNSUPPORTED_REQUEST, Severity::Info, None) {
+        out.findings
+            .push(ctx.counted(&UNSUPPORTED_REQUEST, Severity::Info, None));
+    } else if !noise_devices.is_empty() {
+        let mut noise_keys = BTreeMap::new();
+        for &i in &noise_devices {
+            for k in select(NOISE, ctx.facts[i].aer.noise) {
+                noise_keys.insert(format!("{} {k}", ctx.dev(i).address), "+".to_string());
+            }
+        }
         let mut f = ctx.platform_finding(&UNSUPPORTED_REQUEST, Severity::Info);
         f.keys = noise_keys;
         f.summary = format!(

@@ -51,6 +51,11 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         if shared {
             continue;
         }
+        if !ctx.quotes(&INFO, Severity::Warning, Some(g)) {
+            out.findings
+                .push(ctx.counted(&INFO, Severity::Warning, Some(g)));
+            continue;
+        }
         let mut f = ctx.finding(&INFO, Severity::Warning, g, &[]);
         if let Some(&top) = ga.last() {
             f.keys

@@ -164,6 +164,11 @@ fn width_rule(ctx: &Context, link: &Link, out: &mut Output) {
     } else {
         Severity::Warning
     };
+    if !ctx.quotes(&WIDTH, severity, Some(link.dev)) {
+        out.findings
+            .push(ctx.counted(&WIDTH, severity, Some(link.dev)));
+        return;
+    }
     let mut f = evidence(ctx, link, &WIDTH, severity);
     f.summary = format!(
         "{} link at x{sta} of x{cap}{}",
@@ -201,6 +206,11 @@ fn speed_rule(ctx: &Context, link: &Link, out: &mut Output) {
     } else {
         Severity::Warning
     };
+    if !ctx.quotes(&SPEED, severity, Some(link.dev)) {
+        out.findings
+            .push(ctx.counted(&SPEED, severity, Some(link.dev)));
+        return;
+    }
     let mut f = evidence(ctx, link, &SPEED, severity);
     f.summary = format!(
         "{} link at {sta}GT/s ({}) of {cap}GT/s ({}){}",
@@ -252,6 +262,11 @@ fn target_rule(ctx: &Context, link: &Link, out: &mut Output) -> bool {
     };
     if target >= cap {
         return false;
+    }
+    if !ctx.quotes(&TARGET_SPEED, Severity::Warning, Some(link.dev)) {
+        out.findings
+            .push(ctx.counted(&TARGET_SPEED, Severity::Warning, Some(link.dev)));
+        return true;
     }
     let pd = ctx.dev(p);
     let mut f = evidence(ctx, link, &TARGET_SPEED, Severity::Warning);

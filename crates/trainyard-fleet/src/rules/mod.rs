@@ -40,7 +40,7 @@ mod values;
 
 pub use platform::Platform;
 
-use context::Context;
+use context::{Context, Quoted};
 pub(crate) use facts::{of_one as device_facts, same_identity, DeviceFacts};
 
 /// How bad a finding is. Ordered: `Info < Warning < Error`.
@@ -180,14 +180,20 @@ impl Output {
 
 /// Runs every rule on `node`.
 pub fn check_node(node: &Node) -> NodeReport {
-    check(Context::new(node, facts::of(&node.devices), true))
+    check(Context::new(node, facts::of(&node.devices), true, None))
 }
 
 /// Runs every rule on `node`, whose devices' facts (in order) the caller already has: the
 /// fleet's fold derives them from its comparison with each slot's reference device. The
-/// findings carry no [`Finding::slot`]: the fold names slots by its own ids.
-pub(crate) fn check_node_with(node: &Node, facts: Vec<DeviceFacts>) -> NodeReport {
-    check(Context::new(node, facts, false))
+/// findings carry no [`Finding::slot`]: the fold names slots by its own ids. Findings that
+/// `quoted` turns down (rule id, severity, device index) name only their rule, severity
+/// and device: no summary, evidence, advice or related devices.
+pub(crate) fn check_node_with(
+    node: &Node,
+    facts: Vec<DeviceFacts>,
+    quoted: Quoted<'_>,
+) -> NodeReport {
+    check(Context::new(node, facts, false, Some(quoted)))
 }
 
 fn check(ctx: Context) -> NodeReport {

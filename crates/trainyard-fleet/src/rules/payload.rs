@@ -48,6 +48,10 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
         } else {
             Severity::Warning
         };
+        if !ctx.quotes(&INFO, severity, Some(i)) {
+            out.findings.push(ctx.counted(&INFO, severity, Some(i)));
+            continue;
+        }
         let mut f = ctx.finding(
             &INFO,
             severity,
