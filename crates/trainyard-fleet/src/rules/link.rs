@@ -9,9 +9,12 @@
 //! but the *width* does not drop at idle, so a narrow link is a real fault (bad riser,
 //! bifurcation setting, dirty or damaged slot).
 
+use std::collections::HashMap;
+
 use super::context::Context;
 use super::values::generation;
 use super::{Finding, Output, RuleInfo, Severity};
+use crate::fxhash::FxBuild;
 
 /// Width below capability.
 pub(crate) const WIDTH: RuleInfo = RuleInfo {
@@ -47,8 +50,22 @@ struct Link {
 }
 
 pub(crate) fn check(ctx: &Context, out: &mut Output) {
+    // Functions of one device share its link, judged once, on the lowest function showing a
+    // width: the lowest such function per device, found in one pass (looking through every
+    // device for each function cost a pass per function, 0.06 M instructions per node on
+    // an EPYC server's 172 functions).
+    let mut lowest: HashMap<(u32, u8, u8), u8, FxBuild> = HashMap::default();
+    for (o, of) in ctx.devices().iter().zip(&ctx.facts) {
+        if of.link.has_sta_width {
+            let a = o.address;
+            lowest
+                .entry((a.domain, a.bus, a.device))
+                .and_modify(|f| *f = (*f).min(a.function))
+                .or_insert(a.function);
+        }
+    }
     for i in 0..ctx.devices().len() {
-        let Some(link) = link_of(ctx, i) else {
+        let Some(link) = link_of(ctx, i, &lowest) else {
             continue;
         };
         width_rule(ctx, &link, out);
@@ -59,22 +76,20 @@ pub(crate) fn check(ctx: &Context, out: &mut Output) {
     }
 }
 
-/// The link above device `i`, when `i` is the upstream-side end of one that is up.
-fn link_of(ctx: &Context, i: usize) -> Option<Link> {
+/// The link above device `i`, when `i` is the upstream-side end of one that is up
+/// (`lowest`: per device, the lowest function that shows a link width).
+fn link_of(ctx: &Context, i: usize, lowest: &HashMap<(u32, u8, u8), u8, FxBuild>) -> Option<Link> {
     let d = ctx.dev(i);
     if ctx.is_downstream_port(i) {
         return None;
     }
     let own = &ctx.facts[i].link;
     // Functions of one device share its link; judge it once, on the lowest function.
-    if d.address.function != 0
-        && ctx.devices().iter().zip(&ctx.facts).any(|(o, of)| {
-            o.address.domain == d.address.domain
-                && o.address.bus == d.address.bus
-                && o.address.device == d.address.device
-                && o.address.function < d.address.function
-                && of.link.has_sta_width
-        })
+    let a = d.address;
+    if a.function != 0
+        && lowest
+            .get(&(a.domain, a.bus, a.device))
+            .is_some_and(|&f| f < a.function)
     {
         return None;
     }
