@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use owo_colors::OwoColorize;
 use trainyard_fleet::analysis::{
-    build_report, Accumulator, FindingKind, FleetFinding, FleetReport, SkippedInput,
+    build_report_keeping, Accumulator, FindingKind, FleetFinding, FleetReport, SkippedInput,
 };
 use trainyard_fleet::rules::Severity;
 use trainyard_fleet::sources::{read_fleet, FleetInput, FleetItem, Progress, ReadOptions};
@@ -88,7 +88,12 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<Exit> {
     }
     skipped.sort_by(|a, b| a.input.cmp(&b.input).then(a.line.cmp(&b.line)));
     let folded = started.elapsed();
-    let report = build_report(accs, skipped);
+    let (report, merged) = build_report_keeping(accs, skipped);
+    // The merged accumulator (a node set per distinct slot, setting and value) is freed with
+    // the process, which ends after printing: freeing it piece by piece cost 0.15 M
+    // instructions per node at 200 nodes (a fixed 30 M or so whatever the fleet's size,
+    // since it holds distinct values, not nodes). Nothing in it owns an outside resource.
+    std::mem::forget(merged);
     tracing::info!(
         nodes = report.nodes,
         read_and_fold_s = folded.as_secs_f64(),

@@ -18,5 +18,6 @@ pub use accumulate::{Accumulator, NodeMeta};
 pub use html::render_html;
 pub use nodeset::NodeSet;
 pub use report::{
-    build_report, Cohort, FindingKind, FleetFinding, FleetReport, Hint, SkippedInput,
+    build_report, build_report_keeping, Cohort, FindingKind, FleetFinding, FleetReport, Hint,
+    SkippedInput,
 };
