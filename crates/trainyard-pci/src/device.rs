@@ -179,25 +179,98 @@ pub struct Fields {
     /// Keys and values back to back: `key0 value0 key1 value1 ...` without separators.
     text: String,
     /// Per setting: start of its key, end of its key (start of its value), end of its value.
-    spans: Vec<[u32; 3]>,
+    spans: Buf<[u32; 3]>,
     /// Hash index for [`Fields::get`], built on the first lookup of a device with more
     /// than a few settings: rule engines look up dozens of keys per device, and a linear
     /// scan over a hundred keys each time showed in `fleet analyze` profiles.
-    index: std::sync::OnceLock<Box<[u32]>>,
+    index: std::sync::OnceLock<Arc<[u32]>>,
     /// Per setting, the hash of its key as [`Fields::get`]'s index hashes it, when the
     /// tokenizer supplied them (it hashes every key anyway, to number repeats); empty
     /// otherwise. Building the index from these instead of hashing every key again halves
     /// its cost, and the fleet's rules index every device.
-    hashes: Vec<u32>,
+    hashes: Buf<u32>,
+}
+
+/// A buffer of [`Fields`] that is either being built (owned) or, once handed out, shared
+/// between copies: a copy of a device's settings, or one with a value replaced by one of
+/// the same length (a serial number, an address: most devices a fleet derives from
+/// another node's), keeps the same key positions, hashes and index, so it takes them
+/// without copying.
+#[derive(Debug)]
+struct Buf<T: 'static> {
+    owned: Vec<T>,
+    /// When set, the contents (and `owned` is empty).
+    shared: Option<Arc<[T]>>,
+}
+
+impl<T> Default for Buf<T> {
+    fn default() -> Self {
+        Self {
+            owned: Vec::new(),
+            shared: None,
+        }
+    }
+}
+
+impl<T: Clone> Clone for Buf<T> {
+    fn clone(&self) -> Self {
+        Self {
+            owned: self.owned.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Buf<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.shared.as_deref().unwrap_or(&self.owned)
+    }
+}
+
+impl<T: Clone> Buf<T> {
+    /// Shares `items`.
+    fn shared(items: &[T]) -> Self {
+        Self {
+            owned: Vec::new(),
+            shared: Some(items.into()),
+        }
+    }
+
+    /// Owns `items`.
+    fn owned(items: Vec<T>) -> Self {
+        Self {
+            owned: items,
+            shared: None,
+        }
+    }
+
+    /// The contents to change, copied out of the shared buffer first if there is one.
+    fn to_mut(&mut self) -> &mut Vec<T> {
+        if let Some(items) = self.shared.take() {
+            self.owned = items.to_vec();
+        }
+        &mut self.owned
+    }
+
+    /// Empties the buffer, keeping an owned one's capacity (the tokenizer's scratch).
+    fn clear(&mut self) {
+        self.shared = None;
+        self.owned.clear();
+    }
 }
 
 impl Clone for Fields {
     fn clone(&self) -> Self {
-        // The index is a cache: a clone starts without one.
+        // Settings and keys are the same, so the index (shared) is right for the copy.
+        let index = std::sync::OnceLock::new();
+        if let Some(built) = self.index.get() {
+            let _ = index.set(Arc::clone(built));
+        }
         Self {
             text: self.text.clone(),
             spans: self.spans.clone(),
-            index: std::sync::OnceLock::new(),
+            index,
             hashes: self.hashes.clone(),
         }
     }
@@ -264,9 +337,9 @@ impl Fields {
     pub fn with_capacity(text: usize, n: usize) -> Self {
         Self {
             text: String::with_capacity(text),
-            spans: Vec::with_capacity(n),
+            spans: Buf::owned(Vec::with_capacity(n)),
             index: std::sync::OnceLock::new(),
-            hashes: Vec::new(),
+            hashes: Buf::default(),
         }
     }
 
@@ -299,7 +372,7 @@ impl Fields {
             u32::try_from(key_end),
             u32::try_from(end),
         ) {
-            (Ok(s), Ok(k), Ok(e)) => self.spans.push([s, k, e]),
+            (Ok(s), Ok(k), Ok(e)) => self.spans.to_mut().push([s, k, e]),
             // Over 4 GiB of settings in one device: not lspci output; keep what fits.
             _ => self.text.truncate(start),
         }
@@ -323,7 +396,7 @@ impl Fields {
     /// Text and spans together, for the tokenizer's sink to append or reorder settings.
     pub(crate) fn parts_mut(&mut self) -> (&mut String, &mut Vec<[u32; 3]>) {
         self.forget_index();
-        (&mut self.text, &mut self.spans)
+        (&mut self.text, self.spans.to_mut())
     }
 
     /// The span table (key start, key end, value end per setting).
@@ -356,13 +429,13 @@ impl Fields {
     /// `hashes` are the keys' [`index_hash`]es, one per setting (or none).
     pub(crate) fn exact_copy(&self, hashes: &[u32]) -> Fields {
         let hashes = if hashes.len() == self.spans.len() {
-            hashes.into()
+            Buf::shared(hashes)
         } else {
-            Vec::new()
+            Buf::default()
         };
         Self {
             text: self.text.as_str().into(),
-            spans: self.spans.as_slice().into(),
+            spans: Buf::shared(&self.spans),
             index: std::sync::OnceLock::new(),
             hashes,
         }
@@ -439,7 +512,7 @@ impl Fields {
         let index = std::sync::OnceLock::new();
         if let Some(built) = self.index.get() {
             // The index holds positions and compares keys on lookup: both unchanged.
-            let _ = index.set(built.clone());
+            let _ = index.set(Arc::clone(built));
         }
         let grow: usize = order.iter().map(|(_, v)| v.len()).sum();
         // Spans are u32, and offsets are compared as i32 below: a result over 2 GiB is
@@ -466,7 +539,16 @@ impl Fields {
         // so it runs at a few offsets per cycle. A value of the same length (a serial
         // number, an address: most changes a fleet derives) moves nothing.
         let delta = |(k, e, v): (u32, u32, &str)| (v.len() as u32).wrapping_sub(e - k);
-        let mut spans = self.spans.clone();
+        // Values of the same length move nothing: the copy shares the spans.
+        if cuts.iter().all(|&c| delta(c) == 0) {
+            return Some(Fields {
+                text,
+                spans: self.spans.clone(),
+                index,
+                hashes: self.hashes.clone(),
+            });
+        }
+        let mut spans = self.spans.to_vec();
         for &cut in &cuts {
             let (d, e) = (delta(cut) as i32, cut.1 as i32);
             if d == 0 {
@@ -494,7 +576,7 @@ impl Fields {
         }
         Some(Fields {
             text,
-            spans,
+            spans: Buf::owned(spans),
             index,
             hashes: self.hashes.clone(),
         })
@@ -505,10 +587,10 @@ impl Fields {
 
     /// Open-addressing table (linear probing, at most half full) of `1 + setting index` for
     /// the first setting of every key; 0 is an empty slot.
-    fn build_index(&self) -> Box<[u32]> {
+    fn build_index(&self) -> Arc<[u32]> {
         let size = (self.spans.len() * 2).next_power_of_two();
         let mask = size - 1;
-        let mut table = vec![0u32; size].into_boxed_slice();
+        let mut table = vec![0u32; size];
         let text = self.text.as_str();
         let known = self.hashes.len() == self.spans.len();
         let key_at = |i: usize| {
@@ -539,7 +621,7 @@ impl Fields {
                 pos = (pos + 1) & mask;
             }
         }
-        table
+        table.into()
     }
 
     /// Appends one line per setting to `out`: `prefix`, the key, a tab, the value, a
@@ -547,7 +629,7 @@ impl Fields {
     pub fn write_lines(&self, prefix: &[u8], out: &mut Vec<u8>) {
         let text = self.text.as_bytes();
         out.reserve(self.spans.len() * (prefix.len() + 2) + text.len());
-        for &[s, k, e] in &self.spans {
+        for &[s, k, e] in self.spans.iter() {
             out.extend_from_slice(prefix);
             out.extend_from_slice(&text[s as usize..k as usize]);
             out.push(b'\t');
@@ -786,10 +868,34 @@ mod tests {
     }
 
     #[test]
+    fn same_length_values_share_the_spans_and_a_later_change_copies_them() {
+        // Handed out the way the parser hands out settings (shared buffers), indexed.
+        let f = sample(40).exact_copy(&[]);
+        assert_eq!(f.get("K7"), Some("v7"));
+        let mut g = f.with_values(&[(7, "w7"), (30, "x30")]).expect("small");
+        assert_eq!(g.get("K7"), Some("w7"));
+        assert_eq!(g.get("K30"), Some("x30"));
+        assert_eq!(g.get("K8"), Some("v8"));
+        assert_eq!(g.len(), 40);
+        // Appending to the copy leaves the original as it was.
+        g.push("K40", "v40");
+        assert_eq!(g.get("K40"), Some("v40"));
+        assert_eq!(g.len(), 41);
+        assert_eq!(f.len(), 40);
+        assert_eq!(f.get("K40"), None);
+        assert_eq!(f.get("K7"), Some("v7"));
+        let mut want = sample(41);
+        want = want.with_values(&[(7, "w7"), (30, "x30")]).expect("small");
+        assert_eq!(g, want);
+        // A clone shares too and reads the same.
+        assert_eq!(g.clone(), g);
+    }
+
+    #[test]
     fn with_values_handles_settings_out_of_text_order() {
         // As after a renamed repeat: the spans no longer run back to back.
         let mut f = sample(20);
-        f.spans.swap(3, 11);
+        f.spans.to_mut().swap(3, 11);
         f.hashes.clear();
         let g = f
             .with_values(&[(3, "three"), (11, "eleven")])
