@@ -65,6 +65,9 @@ struct Template {
     /// Settings of the groups read so far, by first line: other nodes change the same
     /// lines (an IRQ, a serial number), so the template's side is read once.
     groups: Vec<(usize, GroupSettings)>,
+    /// The group of each line changed so far ([`group_of`], which walks the lines above):
+    /// for the same reason, looked up once per line.
+    group_of_line: Vec<(usize, Option<Group>)>,
 }
 
 /// One thread's templates.
@@ -196,7 +199,14 @@ impl Templates {
         let mut groups: Vec<Group> = Vec::new();
         for &(i, ns, ne) in changed.iter() {
             let (a, b) = (&t.text[t.lines[i].0..t.lines[i].1], &text[ns..ne]);
-            let g = group_of(&t.text, &t.lines, i)?;
+            let g = match t.group_of_line.iter().find(|(l, _)| *l == i) {
+                Some(&(_, g)) => g,
+                None => {
+                    let g = group_of(&t.text, &t.lines, i);
+                    t.group_of_line.push((i, g));
+                    g
+                }
+            }?;
             // The new line must be read the same way: same indentation, same kind.
             if tabs(b)? != tabs(a)? || (g.start == i && is_cap_title(a) != is_cap_title(b)) {
                 return None;
@@ -338,6 +348,7 @@ impl Templates {
                 lines,
                 device: Arc::clone(device),
                 groups: Vec::new(),
+                group_of_line: Vec::new(),
             },
         );
     }
@@ -471,15 +482,16 @@ fn read_group(
 }
 
 /// Offset of the first byte where `a` and `b` differ, or `None` when one is a prefix of
-/// the other. Compares 32 bytes at a time: most of a block is the same as its template's.
+/// the other. Most of a block is the same as its template's: it is compared 512 bytes at
+/// a time, then the differing run 32 at a time, then byte by byte (one 32-byte compare
+/// per step all the way cost as much as the rest of a derivation).
 fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
     let n = a.len().min(b.len());
     let mut i = 0;
-    while i + 32 <= n {
-        if a[i..i + 32] != b[i..i + 32] {
-            break;
+    for step in [512, 32] {
+        while i + step <= n && a[i..i + step] == b[i..i + step] {
+            i += step;
         }
-        i += 32;
     }
     (i..n).find(|&k| a[k] != b[k])
 }
@@ -561,6 +573,24 @@ mod tests {
                 cap_index: None
             })
         );
+    }
+
+    #[test]
+    fn first_difference_finds_the_first_differing_byte_at_any_offset() {
+        let a: Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(first_difference(&a, &a), None);
+        assert_eq!(first_difference(&a, &a[..700]), None);
+        assert_eq!(first_difference(&a[..3], &a), None);
+        for at in [0, 1, 31, 32, 33, 511, 512, 513, 543, 544, 1023, 1024, 1499] {
+            let mut b = a.clone();
+            b[at] ^= 0x40;
+            // A later difference too: the first one is reported.
+            if at + 100 < b.len() {
+                b[at + 100] ^= 0x40;
+            }
+            assert_eq!(first_difference(&a, &b), Some(at), "at {at}");
+            assert_eq!(first_difference(&b[..at + 1], &a), Some(at), "at {at}");
+        }
     }
 
     #[test]
