@@ -40,6 +40,7 @@ use std::sync::Arc;
 use trainyard_pci::text::{pdsh_decision, starts_device, TextParser, MAX_LINE_LEN};
 use trainyard_pci::{decode_config, Device};
 
+use super::heads::Heads;
 use super::patch::Templates;
 use crate::fxhash::{FxBuild, FxHasher};
 use crate::ingest::Ingested;
@@ -56,6 +57,14 @@ const MAX_SEEN: usize = 1 << 20;
 /// Blocks longer than this are parsed but not kept: no real device prints that much, and
 /// one such block would crowd out the rest.
 const MAX_BLOCK_BYTES: usize = 256 << 10;
+
+/// Longest column-0 line whose [`starts_device`] answer is remembered (a device header
+/// line of `lspci -vvnn` is about 100 bytes).
+const MAX_DEVICE_LINE: usize = 256;
+
+/// Most column-0 lines whose [`starts_device`] answer is remembered per thread; a GPU
+/// server has about 170 device header lines, mostly the same on every node.
+const MAX_DEVICE_LINES: usize = 4096;
 
 /// One parsed block.
 struct Entry {
@@ -88,6 +97,8 @@ struct Memo {
     seen: HashSet<u64, FxBuild>,
     /// Blocks that most others of their shape vary, to derive those from (see [`super::patch`]).
     templates: Templates,
+    /// [`starts_device`] of column-0 lines already tested (see [`Memo::starts_device`]).
+    device_lines: HashMap<Box<str>, bool, FxBuild>,
 }
 
 impl Default for Memo {
@@ -101,6 +112,7 @@ impl Default for Memo {
             any_derived: false,
             seen: HashSet::default(),
             templates: Templates::default(),
+            device_lines: HashMap::default(),
         }
     }
 }
@@ -116,12 +128,31 @@ pub(crate) fn read_clean_text(name: &str, bytes: &[u8]) -> Option<Ingested> {
     MEMO.with(|memo| memo.borrow_mut().read(name, bytes))
 }
 
+/// [`read_clean_text`] for a `pdsh` host's text, whose column-0 lines the demultiplexer
+/// noted in `heads` while gathering it: the same answer, without walking every line again.
+pub(super) fn read_host_text(name: &str, bytes: &[u8], heads: &Heads) -> Option<Ingested> {
+    MEMO.with(|memo| {
+        memo.borrow_mut()
+            .read_with(name, |m| m.read_host_blocks(bytes, heads))
+    })
+}
+
 impl Memo {
     fn read(&mut self, name: &str, bytes: &[u8]) -> Option<Ingested> {
+        self.read_with(name, |m| m.read_blocks(bytes))
+    }
+
+    /// One node named `name` from the devices `walk` puts in `self.devices` (see
+    /// [`Self::read_blocks`]).
+    fn read_with(
+        &mut self,
+        name: &str,
+        walk: impl FnOnce(&mut Self) -> Option<(bool, bool)>,
+    ) -> Option<Ingested> {
         self.devices.clear();
         self.derived.clear();
         self.any_derived = false;
-        let result = self.read_blocks(bytes);
+        let result = walk(self);
         // The node takes the lists; the next node's start at this one's size, as nodes of
         // a fleet have about as many devices (growing them from empty cost a realloc
         // chain per node).
@@ -187,6 +218,55 @@ impl Memo {
         let (from, first) = block?;
         self.block(&text[from..], first, &mut any)?;
         Some(any)
+    }
+
+    /// [`Self::read_blocks`] for a text whose column-0 lines are `heads` (see
+    /// [`Heads`]): the same cut, decided on those lines only, since no other line starts a
+    /// device or is tested by the walk.
+    fn read_host_blocks(&mut self, bytes: &[u8], heads: &Heads) -> Option<(bool, bool)> {
+        if heads.long_line() || !bytes.ends_with(b"\n") || memchr::memchr(0, bytes).is_some() {
+            return None;
+        }
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut any = (false, false);
+        let mut heads = heads.heads().iter();
+        // The first line must be a device header without a `pdsh` prefix: an indented or
+        // blank first line, or anything else above the first device, is not the clean case.
+        let first = heads.next().filter(|h| h.index == 0 && h.start == 0)?;
+        let line = text.get(first.start..first.end)?;
+        if !self.starts_device(line) || pdsh_decision(line.trim_end_matches('\r')) != Some(false) {
+            return None;
+        }
+        // Start offset and line number (from 1) of the block being gathered.
+        let mut block = (first.start, first.index + 1);
+        for head in heads {
+            if self.starts_device(text.get(head.start..head.end)?) {
+                let (from, line_no) = block;
+                self.block(text.get(from..head.start)?, line_no, &mut any)?;
+                block = (head.start, head.index + 1);
+            }
+        }
+        let (from, line_no) = block;
+        self.block(text.get(from..)?, line_no, &mut any)?;
+        Some(any)
+    }
+
+    /// [`starts_device`] of a column-0 line, remembered: a fleet's nodes print the same
+    /// device header lines, and deciding one (parsing its address) costs about ten times
+    /// looking it up. Lines over [`MAX_DEVICE_LINE`] are not kept, and the table starts over
+    /// at [`MAX_DEVICE_LINES`], so it holds at most about 1 MiB.
+    fn starts_device(&mut self, line: &str) -> bool {
+        if let Some(&starts) = self.device_lines.get(line) {
+            return starts;
+        }
+        let starts = starts_device(line);
+        if line.len() <= MAX_DEVICE_LINE {
+            if self.device_lines.len() >= MAX_DEVICE_LINES {
+                self.device_lines.clear();
+            }
+            self.device_lines.insert(line.into(), starts);
+        }
+        starts
     }
 
     /// The device of one block (`text`, starting at line `line`), from the memo or parsed.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::heads::Heads;
 use super::line_map::LineMap;
 use super::queue::{Queue, Work, WorkerExit};
 use super::{FleetItem, Progress, ReadOptions, Skipped};
@@ -44,6 +45,8 @@ pub(super) struct HostBuffers {
     pub(super) text: Vec<u8>,
     /// Stream line of each line of `text`.
     pub(super) lines: LineMap,
+    /// The column-0 lines of `text`.
+    pub(super) heads: Heads,
 }
 
 /// Most spare host buffers kept: enough for the hosts in flight between the demultiplexer and
@@ -155,6 +158,7 @@ impl<'o> Context<'o> {
         }
         buffers.text.clear();
         buffers.lines.clear();
+        buffers.heads.clear();
         let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
         if spare.len() < SPARE_BUFFERS {
             spare.push(buffers);

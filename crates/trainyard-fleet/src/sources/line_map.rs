@@ -46,6 +46,11 @@ impl LineMap {
         Some(at + (index - first))
     }
 
+    /// How many lines there are.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
     /// The stream line of the first line.
     pub(super) fn first(&self) -> Option<usize> {
         self.runs.first().map(|&(_, at)| at)

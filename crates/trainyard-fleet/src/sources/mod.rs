@@ -40,6 +40,7 @@
 mod archive;
 mod blocks;
 mod context;
+mod heads;
 mod line_map;
 mod patch;
 mod pdsh;

@@ -31,6 +31,7 @@ use trainyard_pci::text::header_line::{split_address, split_host_prefix};
 use trainyard_pci::text::MAX_LINE_LEN;
 
 use super::context::{Context, Sink};
+use super::heads::Heads;
 use super::line_map::LineMap;
 use super::queue::Work;
 use super::stream::{skipped, Buffer, BufferKind, MAX_NODE_TEXT_BYTES, MAX_PROBLEMS_PER_INPUT};
@@ -57,6 +58,8 @@ struct Pending {
     text: Vec<u8>,
     /// Stream line of each gathered line.
     lines: LineMap,
+    /// The column-0 lines of `text`, for the block memo.
+    heads: Heads,
     /// Stream line of the host's last line: the host with the lowest was active least
     /// recently.
     last_active: usize,
@@ -262,12 +265,18 @@ impl<'c, 'o> Demux<'c, 'o> {
         }
         let first = *line_no + 1;
         let n = p.prefix.len();
+        // Longer lines are left to `raw_line`: over `MAX_STREAM_LINE` it skips them, and
+        // over `MAX_LINE_LEN` (the parser's limit) `push_line` notes them in `heads`, so
+        // that here every line is short enough for the block memo.
+        let longest = MAX_STREAM_LINE.saturating_sub(n).min(MAX_LINE_LEN);
+        // Host lines before this run: the line of stream line `l` is `l - first + before`.
+        let before = p.lines.len();
         while p.prefix.starts(&buf[pos..]) {
             let from = pos + n;
             let Some(len) = newlines.find(&buf[from..]) else {
                 break;
             };
-            if n + len > MAX_STREAM_LINE {
+            if len > longest {
                 break;
             }
             let newline = from + len;
@@ -275,6 +284,15 @@ impl<'c, 'o> Demux<'c, 'o> {
             let text_len = len - usize::from(cr);
             if (p.text.len() + text_len) as u64 >= MAX_NODE_TEXT_BYTES {
                 break;
+            }
+            // The demultiplexer sees every line here, so it notes the few that can start
+            // a device for the block memo, which then need not walk the text again. Tested
+            // as `starts_at_column_zero` does, the tab first: 95% of lines are indented.
+            let c = buf[from];
+            if c != b'\t' && c != b' ' && text_len > 0 {
+                let start = p.text.len();
+                p.heads
+                    .push(start, start + text_len, *line_no + 1 - first + before);
             }
             if cr {
                 p.text.extend_from_slice(&buf[from..newline - 1]);
@@ -423,6 +441,7 @@ impl<'c, 'o> Demux<'c, 'o> {
             hex_like: hex_like(host),
             text: buffers.text,
             lines: buffers.lines,
+            heads: buffers.heads,
             last_active: line_no,
             over_cap: false,
         };
@@ -470,7 +489,10 @@ impl<'c, 'o> Demux<'c, 'o> {
             label: self.label.to_string(),
             default_name: p.host,
             bytes: p.text,
-            kind: BufferKind::Host { lines: p.lines },
+            kind: BufferKind::Host {
+                lines: p.lines,
+                heads: p.heads,
+            },
         };
         self.ctx.hand_off(Work::Buffer(buffer), sink);
     }
@@ -640,6 +662,7 @@ fn push_line(
         sink(label, skipped(label, Some(line_no), error));
         return;
     }
+    p.heads.note(p.text.len(), rest, p.lines.len());
     p.text.extend_from_slice(rest);
     p.text.push(b'\n');
     p.lines.push(line_no);

@@ -8,6 +8,7 @@ use trainyard_pci::text::header_line::{split_address, split_host_prefix};
 use trainyard_snapshot::Snapshot;
 
 use super::context::{Context, HostBuffers, Sink};
+use super::heads::Heads;
 use super::line_map::LineMap;
 use super::{archive, blocks, pdsh, FleetItem, Skipped};
 use crate::ingest;
@@ -49,6 +50,8 @@ pub(super) enum BufferKind {
     Host {
         /// Stream line of each buffered line.
         lines: LineMap,
+        /// The buffer's column-0 lines, noted while it was gathered.
+        heads: Heads,
     },
 }
 
@@ -197,14 +200,22 @@ impl Context<'_> {
                 let reader = Box::new(Cursor::new(bytes));
                 self.read_stream(&label, &default_name, reader, nest, sink);
             }
-            BufferKind::Host { lines } => {
+            BufferKind::Host { lines, heads } => {
                 let origin = Origin {
                     label: &label,
                     host: Some(&default_name),
                     lines: Some(&lines),
                 };
-                read_single_bytes(origin, &default_name, &bytes, sink);
-                self.recycle(HostBuffers { text: bytes, lines });
+                let ingested = match blocks::read_host_text(&default_name, &bytes, &heads) {
+                    Some(i) => Ok(i),
+                    None => ingest::read_input(&default_name, &bytes[..]),
+                };
+                emit(origin, ingested, sink);
+                self.recycle(HostBuffers {
+                    text: bytes,
+                    lines,
+                    heads,
+                });
             }
         }
     }
