@@ -16,6 +16,7 @@ pub(super) struct LineMap {
 
 impl LineMap {
     /// Adds `count` lines that were consecutive lines of the stream from `stream_line` on.
+    #[inline]
     pub(super) fn push_run(&mut self, stream_line: usize, count: usize) {
         if count == 0 {
             return;
@@ -49,6 +50,16 @@ impl LineMap {
     /// How many lines there are.
     pub(super) fn len(&self) -> usize {
         self.len
+    }
+
+    /// How many runs there are.
+    pub(super) fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Room for `n` more runs.
+    pub(super) fn reserve(&mut self, n: usize) {
+        self.runs.reserve(n);
     }
 
     /// The stream line of the first line.

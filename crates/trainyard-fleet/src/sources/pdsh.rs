@@ -92,7 +92,29 @@ pub(super) struct Demux<'c, 'o> {
     resumed: HashMap<String, Resumed, FxBuild>,
     /// Lines that belong to no host's lspci output, listed up to a limit and then counted.
     stray: usize,
+    /// Slots of hosts recently changed to, by [`recent_index`] of their name: a change of
+    /// host (a fifth of the lines) is found here with two word comparisons, in place of
+    /// hashing the name and comparing it in the map (see [`Self::next_host`]). A hint
+    /// only: an entry is used when the slot's host has the line's name.
+    recent: [Option<usize>; RECENT],
     newlines: Newlines,
+}
+
+/// Entries of [`Demux::recent`]: as many as the default window, several times `pdsh`'s
+/// default fan-out of 32 hosts (the hosts whose batches interleave at any time), so that
+/// two of those rarely share an entry.
+const RECENT: usize = 256;
+
+/// Where a host name goes in [`Demux::recent`]: a hash of its last 8 bytes (or all of
+/// them), where names of one fleet differ.
+fn recent_index(name: &[u8]) -> usize {
+    let n = name.len();
+    let key = match name.get(n.saturating_sub(8)..) {
+        Some(last) if n >= 8 => word(last),
+        _ => name.iter().fold(0u64, |k, &b| (k << 8) | u64::from(b)),
+    };
+    // Fibonacci hashing: the top bits of the product mix every byte of the key.
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - RECENT.trailing_zeros())) as usize
 }
 
 /// Longest line kept: longer ones are skipped whole.
@@ -112,6 +134,7 @@ impl<'c, 'o> Demux<'c, 'o> {
             finalized: HashSet::default(),
             resumed: HashMap::default(),
             stray: 0,
+            recent: [None; RECENT],
             newlines: Newlines::new(),
         }
     }
@@ -232,12 +255,27 @@ impl<'c, 'o> Demux<'c, 'o> {
     /// The slot of the host being gathered whose name is the first bytes of `rest` and as
     /// long as the name of `slot`'s host, followed by a `:` (see [`Self::known_host`] for
     /// why that decides).
-    fn next_host(&self, slot: usize, rest: &[u8]) -> Option<usize> {
+    ///
+    /// The slot is looked for first in [`Self::recent`], by the name's last bytes, and
+    /// taken from there only if that slot's host has a name of that length and its prefix
+    /// (`host: `) starts `rest`, which proves the name; else (another host there, a bare
+    /// `host:`) it comes from the map.
+    fn next_host(&mut self, slot: usize, rest: &[u8]) -> Option<usize> {
         let n = self.slots[slot].as_ref()?.host.len();
         if rest.get(n) != Some(&b':') {
             return None;
         }
-        self.index.get(&rest[..n]).copied()
+        let name = &rest[..n];
+        let i = recent_index(name);
+        if let Some(s) = self.recent[i] {
+            let named = |p: &Pending| p.prefix.len() == n + 2 && p.prefix.starts(rest);
+            if self.slots[s].as_ref().is_some_and(named) {
+                return Some(s);
+            }
+        }
+        let s = self.index.get(name).copied()?;
+        self.recent[i] = Some(s);
+        Some(s)
     }
 
     /// Takes the lines of `buf` from `pos` on that start with `host: ` of the host in
@@ -249,13 +287,7 @@ impl<'c, 'o> Demux<'c, 'o> {
     /// numbers and the host's activity recorded once per run. Any line out of the ordinary
     /// (over [`MAX_STREAM_LINE`], past the host's cap, a bare `host:`, cut by the end of
     /// `buf`, a hex-like host) is left to [`Self::raw_line`], which has the rules for it.
-    fn same_host_run(
-        &mut self,
-        slot: usize,
-        buf: &[u8],
-        mut pos: usize,
-        line_no: &mut usize,
-    ) -> usize {
+    fn same_host_run(&mut self, slot: usize, buf: &[u8], pos: usize, line_no: &mut usize) -> usize {
         let newlines = &self.newlines;
         let Some(p) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return pos;
@@ -264,46 +296,8 @@ impl<'c, 'o> Demux<'c, 'o> {
             return pos;
         }
         let first = *line_no + 1;
-        let n = p.prefix.len();
-        // Longer lines are left to `raw_line`: over `MAX_STREAM_LINE` it skips them, and
-        // over `MAX_LINE_LEN` (the parser's limit) `push_line` notes them in `heads`, so
-        // that here every line is short enough for the block memo.
-        let longest = MAX_STREAM_LINE.saturating_sub(n).min(MAX_LINE_LEN);
-        // Host lines before this run: the line of stream line `l` is `l - first + before`.
-        let before = p.lines.len();
-        while p.prefix.starts(&buf[pos..]) {
-            let from = pos + n;
-            let Some(len) = newlines.find(&buf[from..]) else {
-                break;
-            };
-            if len > longest {
-                break;
-            }
-            let newline = from + len;
-            let cr = len > 0 && buf[newline - 1] == b'\r';
-            let text_len = len - usize::from(cr);
-            if (p.text.len() + text_len) as u64 >= MAX_NODE_TEXT_BYTES {
-                break;
-            }
-            // The demultiplexer sees every line here, so it notes the few that can start
-            // a device for the block memo, which then need not walk the text again. Tested
-            // as `starts_at_column_zero` does, the tab first: 95% of lines are indented.
-            let c = buf[from];
-            if c != b'\t' && c != b' ' && text_len > 0 {
-                let start = p.text.len();
-                p.heads
-                    .push(start, start + text_len, *line_no + 1 - first + before);
-            }
-            if cr {
-                p.text.extend_from_slice(&buf[from..newline - 1]);
-                p.text.push(b'\n');
-            } else {
-                // The line with its newline, as the host's text has it.
-                p.text.extend_from_slice(&buf[from..=newline]);
-            }
-            *line_no += 1;
-            pos = newline + 1;
-        }
+        let (pos, count) = take_run(p, newlines, buf, pos);
+        *line_no += count;
         if *line_no >= first {
             p.lines.push_run(first, *line_no + 1 - first);
             p.last_active = *line_no;
@@ -429,11 +423,17 @@ impl<'c, 'o> Demux<'c, 'o> {
             // A fresh buffer (no parsed host's to reuse yet: the first window of a stream)
             // starts at the size of the largest host being gathered, which is about this
             // host's size in a fleet of like servers, instead of doubling from empty
-            // through a dozen reallocations, each a copy of all the text so far.
-            let largest = self.slots.iter().flatten().map(|p| p.text.len()).max();
-            buffers
-                .text
-                .reserve(largest.unwrap_or(0).min(MAX_SIZE_HINT));
+            // through a dozen reallocations, each a copy of all the text so far; so do
+            // its line map and column-0 lines.
+            let largest = self.slots.iter().flatten().max_by_key(|p| p.text.len());
+            if let Some(largest) = largest {
+                let bytes = largest.text.len().min(MAX_SIZE_HINT);
+                buffers.text.reserve(bytes);
+                // Bounded as the text is: a run and a column-0 line each hold a line.
+                let per_line = MAX_SIZE_HINT / 64;
+                buffers.lines.reserve(largest.lines.runs().min(per_line));
+                buffers.heads.reserve(largest.heads.len().min(per_line));
+            }
         }
         let mut p = Pending {
             host: host.to_string(),
@@ -538,6 +538,59 @@ impl<'c, 'o> Demux<'c, 'o> {
             sink(self.label, skipped(self.label, None, error));
         }
     }
+}
+
+/// Copies the lines of `buf` from `pos` on that start with the prefix of `p`'s host into
+/// its text, up to the first line that does not or that [`Demux::raw_line`] must see (see
+/// [`Demux::same_host_run`]); says where that line starts and how many lines were taken.
+///
+/// Its own function, not inlined into [`Demux::run`]: there, with the whole reading loop
+/// around it, the compiler kept this loop's counters on the stack (a load and a store per
+/// line for each); alone, they stay in registers.
+#[inline(never)]
+fn take_run(p: &mut Pending, newlines: &Newlines, buf: &[u8], mut pos: usize) -> (usize, usize) {
+    let n = p.prefix.len();
+    // Longer lines are left to `raw_line`: over `MAX_STREAM_LINE` it skips them, and over
+    // `MAX_LINE_LEN` (the parser's limit) `push_line` notes them in `heads`, so that here
+    // every line is short enough for the block memo.
+    let longest = MAX_STREAM_LINE.saturating_sub(n).min(MAX_LINE_LEN);
+    // The host's line index of the next line taken is `before + count`.
+    let before = p.lines.len();
+    let mut count = 0;
+    let text = &mut p.text;
+    let heads = &mut p.heads;
+    while p.prefix.starts(&buf[pos..]) {
+        let from = pos + n;
+        let Some(len) = newlines.find(&buf[from..]) else {
+            break;
+        };
+        if len > longest {
+            break;
+        }
+        let newline = from + len;
+        let cr = len > 0 && buf[newline - 1] == b'\r';
+        let text_len = len - usize::from(cr);
+        if (text.len() + text_len) as u64 >= MAX_NODE_TEXT_BYTES {
+            break;
+        }
+        // Every line passes here, so the few that can start a device are noted for the
+        // block memo, which then need not walk the text again. Tested as
+        // `Heads::note` does, the tab first: 95% of lines are indented.
+        if buf[from] != b'\t' && buf[from] != b' ' && text_len > 0 {
+            let start = text.len();
+            heads.push(start, start + text_len, before + count);
+        }
+        if cr {
+            text.extend_from_slice(&buf[from..newline - 1]);
+            text.push(b'\n');
+        } else {
+            // The line with its newline, as the host's text has it.
+            text.extend_from_slice(&buf[from..=newline]);
+        }
+        count += 1;
+        pos = newline + 1;
+    }
+    (pos, count)
 }
 
 /// Finds the end of a line.
