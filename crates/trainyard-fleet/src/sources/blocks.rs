@@ -494,6 +494,60 @@ mod tests {
         }
     }
 
+    /// A host's text read through the demultiplexer's column-0 lines gives what the line
+    /// walk gives, clean or not (a long line, a prompt, an indented first line, ...).
+    #[test]
+    fn host_text_reads_as_the_line_walk_does() {
+        let server = std::fs::read_to_string(TEMPLATE).expect("fixture");
+        let dev = "00:00.0 Host bridge: X\n\tControl: I/O+\n\n";
+        let long = format!(
+            "{dev}00:01.0 Host bridge: Y\n\t{}\n",
+            "x".repeat(MAX_LINE_LEN)
+        );
+        let wrapped = format!("{dev}00:01.0 bridge without a colon\n00:02.0 Host bridge: Z\n");
+        let cases = [
+            server.clone(),
+            server.replace("\n\n", "\n \n"),
+            dev.to_string(),
+            long,
+            wrapped,
+            format!("$ sudo lspci -vvv\n{dev}"),
+            format!("\t{dev}"),
+            format!("\n{dev}"),
+            format!("n1: {dev}"),
+            format!("{dev}lspci: Unable to load libkmod resources\n{dev}"),
+            format!("{dev}\0\n"),
+            dev.trim_end().to_string(),
+            String::new(),
+        ];
+        // The server and `dev` are the clean case, the long line is not.
+        let mut clean = Vec::new();
+        for (i, text) in cases.iter().enumerate() {
+            let heads = super::super::heads::of_text(text.as_bytes());
+            // Twice, so that the second reads through the memo's kept blocks.
+            for _ in 0..2 {
+                let walked = read_clean_text("n", text.as_bytes());
+                let host = read_host_text("n", text.as_bytes(), &heads);
+                match (&walked, &host) {
+                    (Some(w), Some(h)) => {
+                        same(h, w);
+                        clean.push(i);
+                    }
+                    (None, None) => {}
+                    _ => panic!(
+                        "case {i}: walked {:?}, host {:?}",
+                        walked.is_some(),
+                        host.is_some()
+                    ),
+                }
+            }
+        }
+        for i in [0, 2] {
+            assert!(clean.contains(&i), "case {i} is clean: {clean:?}");
+        }
+        assert!(!clean.contains(&3), "a line over MAX_LINE_LEN is not clean");
+    }
+
     #[test]
     fn the_memo_stays_bounded() {
         let mut memo = Memo::default();

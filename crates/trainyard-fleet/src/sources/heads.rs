@@ -86,6 +86,18 @@ fn starts_at_column_zero(line: &[u8]) -> bool {
     !matches!(line.first(), None | Some(b'\t' | b' '))
 }
 
+/// The [`Heads`] of a whole text, noted line by line as the demultiplexer does.
+#[cfg(test)]
+pub(super) fn of_text(text: &[u8]) -> Heads {
+    let mut heads = Heads::default();
+    let mut start = 0;
+    for (index, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+        heads.note(start, line.strip_suffix(b"\n").unwrap_or(line), index);
+        start += line.len();
+    }
+    heads
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -842,6 +842,77 @@ mod tests {
         }
     }
 
+    /// The column-0 lines the demultiplexer notes for each host are those of the host's
+    /// text, whatever path its lines took (runs, CRLF, bare `host:` lines, a line over the
+    /// parser's limit, lines cut by the read buffer).
+    #[test]
+    fn hosts_column_zero_lines_are_those_of_their_text() {
+        let mut s = stream();
+        s.extend_from_slice(b"\nb2: ");
+        s.extend(std::iter::repeat_n(b'y', MAX_LINE_LEN + 3));
+        s.extend_from_slice(b"\nb2:  a space\nb2: \r\nb2: \t\r\na1: \tx\n");
+        for capacity in [1, 7, 64, 1 << 16] {
+            let opts = ReadOptions::default();
+            // One worker: the queue holds 4 buffers, so none of the 4 hosts is parsed
+            // before it is looked at here.
+            let ctx = Context::new(&opts, 1, None);
+            let mut sink = |_: &str, _: FleetItem| {};
+            let reader = BufReader::with_capacity(capacity, &s[..]);
+            Demux::new(&ctx, "s").run(reader, &mut sink);
+            ctx.queue.close_feed();
+            let mut hosts = Vec::new();
+            while let Some((work, _busy)) = ctx.queue.pop() {
+                let Work::Buffer(Buffer {
+                    default_name,
+                    bytes,
+                    kind: BufferKind::Host { heads, .. },
+                    ..
+                }) = work
+                else {
+                    panic!("only hosts are queued");
+                };
+                let want = super::super::heads::of_text(&bytes);
+                assert_eq!(heads.heads(), want.heads(), "{default_name} at {capacity}");
+                assert_eq!(heads.long_line(), want.long_line(), "{default_name}");
+                hosts.push((default_name, heads.long_line()));
+            }
+            hosts.sort();
+            let names: Vec<(&str, bool)> = hosts.iter().map(|(h, l)| (h.as_str(), *l)).collect();
+            assert_eq!(
+                names,
+                [("a1", false), ("a10", false), ("b2", true), ("c0", false)]
+            );
+        }
+    }
+
+    /// Hosts whose names end in the same 8 bytes share an entry of the table of recent
+    /// hosts: each line still goes to its own host.
+    #[test]
+    fn hosts_sharing_a_recent_entry_keep_their_lines() {
+        let a = "anode0001";
+        let b = "bnode0001";
+        assert_eq!(recent_index(a.as_bytes()), recent_index(b.as_bytes()));
+        let mut s = Vec::new();
+        for (host, line) in [
+            (a, "00:00.0 Host bridge: Intel Corporation Device 1234"),
+            (b, "00:00.0 Host bridge: Intel Corporation Device 1234"),
+            (a, "\tControl: I/O- Mem+"),
+            (b, "00:01.0 Host bridge: Intel Corporation Device 1234"),
+            (a, "\tStatus: Cap+"),
+            (b, "00:02.0 Host bridge: Intel Corporation Device 1234"),
+            (a, "00:01.0 Host bridge: Intel Corporation Device 1234"),
+        ] {
+            s.extend_from_slice(format!("{host}: {line}\n").as_bytes());
+        }
+        let whole = demux(&s, 1 << 16, 256);
+        for capacity in [1, 5, 64] {
+            assert_eq!(demux(&s, capacity, 256), whole, "capacity {capacity}");
+        }
+        for node in ["node anode0001 2", "node bnode0001 3"] {
+            assert!(whole.iter().any(|l| l == node), "{node}: {whole:#?}");
+        }
+    }
+
     #[test]
     fn a_small_window_reads_the_same_through_any_buffer() {
         let s = stream();
