@@ -82,6 +82,9 @@ impl Queue {
     }
 
     /// Queues `work` if there is room, else hands it back for the caller to do itself.
+    // The work handed back is moved once, to be done at once; boxing every queued item to
+    // shrink this rare `Err` would cost an allocation per item.
+    #[allow(clippy::result_large_err)]
     pub(super) fn try_push(&self, work: Work) -> Result<(), Work> {
         let mut s = self.lock();
         if s.items.len() >= self.capacity {
