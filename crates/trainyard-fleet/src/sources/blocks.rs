@@ -197,7 +197,7 @@ impl Memo {
             // Indented lines and blank lines never start a device: the test is skipped for
             // the ~95% of lines that are indented.
             let header = !matches!(line.as_bytes().first(), None | Some(b'\t' | b' '))
-                && starts_device(line);
+                && self.starts_device(line);
             if header {
                 match block {
                     Some((from, first)) => self.block(&text[from..start], first, &mut any)?,
