@@ -131,6 +131,10 @@ pub(crate) fn read_clean_text(name: &str, bytes: &[u8]) -> Option<Ingested> {
 /// [`read_clean_text`] for a `pdsh` host's text, whose column-0 lines the demultiplexer
 /// noted in `heads` while gathering it: the same answer, without walking every line again.
 pub(super) fn read_host_text(name: &str, bytes: &[u8], heads: &Heads) -> Option<Ingested> {
+    if heads.overflow() {
+        // Too many column-0 lines were noted to keep them all: walk the text.
+        return read_clean_text(name, bytes);
+    }
     MEMO.with(|memo| {
         memo.borrow_mut()
             .read_with(name, |m| m.read_host_blocks(bytes, heads))
@@ -507,6 +511,17 @@ mod tests {
             "x".repeat(MAX_LINE_LEN)
         );
         let wrapped = format!("{dev}00:01.0 bridge without a colon\n00:02.0 Host bridge: Z\n");
+        // More devices than `MAX_HEADS`: the text is walked instead.
+        let many = (0..=super::super::heads::MAX_HEADS)
+            .map(|i| {
+                format!(
+                    "{:02x}:{:02x}.{} Host bridge: X\n",
+                    i >> 8,
+                    (i >> 3) & 31,
+                    i & 7
+                )
+            })
+            .collect::<String>();
         let cases = [
             server.clone(),
             server.replace("\n\n", "\n \n"),
@@ -521,6 +536,7 @@ mod tests {
             format!("{dev}\0\n"),
             dev.trim_end().to_string(),
             String::new(),
+            many,
         ];
         // The server and `dev` are the clean case, the long line is not.
         let mut clean = Vec::new();
@@ -544,7 +560,7 @@ mod tests {
                 }
             }
         }
-        for i in [0, 2] {
+        for i in [0, 2, 13] {
             assert!(clean.contains(&i), "case {i} is clean: {clean:?}");
         }
         assert!(!clean.contains(&3), "a line over MAX_LINE_LEN is not clean");

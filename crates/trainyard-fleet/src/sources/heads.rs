@@ -23,12 +23,20 @@ pub(super) struct Head {
     pub(super) index: usize,
 }
 
+/// Most column-0 lines noted per host (24 bytes each, so at most 192 KiB): a GPU server
+/// prints a few hundred, but a host's text of up to 64 MiB of short unindented lines (not
+/// lspci output) would otherwise note 24 bytes for every 2 of text. Past this the host's
+/// text is walked line by line as a file's is.
+pub(super) const MAX_HEADS: usize = 8 << 10;
+
 /// What the demultiplexer noted of a host's lines: the column-0 ones, and whether any is
 /// over [`MAX_LINE_LEN`].
 #[derive(Debug, Default)]
 pub(super) struct Heads {
     heads: Vec<Head>,
     long_line: bool,
+    /// More than [`MAX_HEADS`] column-0 lines: `heads` holds only the first ones.
+    overflow: bool,
 }
 
 impl Heads {
@@ -48,7 +56,17 @@ impl Heads {
     /// path, which has already done both tests.
     #[inline]
     pub(super) fn push(&mut self, start: usize, end: usize, index: usize) {
-        self.heads.push(Head { start, end, index });
+        if self.heads.len() < MAX_HEADS {
+            self.heads.push(Head { start, end, index });
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    /// Whether more than [`MAX_HEADS`] column-0 lines came (then [`Self::heads`] lacks
+    /// some, and the text must be walked instead).
+    pub(super) fn overflow(&self) -> bool {
+        self.overflow
     }
 
     /// The column-0 lines, in the order of the text.
@@ -76,6 +94,7 @@ impl Heads {
     pub(super) fn clear(&mut self) {
         self.heads.clear();
         self.long_line = false;
+        self.overflow = false;
     }
 }
 
@@ -123,5 +142,11 @@ mod tests {
         assert_eq!(heads.len(), 2);
         heads.clear();
         assert!(heads.heads().is_empty() && !heads.long_line());
+        for i in 0..=MAX_HEADS {
+            heads.note(2 * i, b"x", i);
+        }
+        assert!(heads.overflow() && heads.len() == MAX_HEADS);
+        heads.clear();
+        assert!(!heads.overflow());
     }
 }

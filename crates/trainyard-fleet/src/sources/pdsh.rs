@@ -429,10 +429,12 @@ impl<'c, 'o> Demux<'c, 'o> {
             if let Some(largest) = largest {
                 let bytes = largest.text.len().min(MAX_SIZE_HINT);
                 buffers.text.reserve(bytes);
-                // Bounded as the text is: a run and a column-0 line each hold a line.
-                let per_line = MAX_SIZE_HINT / 64;
-                buffers.lines.reserve(largest.lines.runs().min(per_line));
-                buffers.heads.reserve(largest.heads.len().min(per_line));
+                // Bounded: runs as the text is (each holds a line), column-0 lines by
+                // `MAX_HEADS`.
+                buffers
+                    .lines
+                    .reserve(largest.lines.runs().min(MAX_SIZE_HINT / 64));
+                buffers.heads.reserve(largest.heads.len());
             }
         }
         let mut p = Pending {
