@@ -202,19 +202,9 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// A finding about the platform as a whole.
+    /// A finding about the platform as a whole (no device), for the caller to fill in.
     pub fn platform_finding(&self, rule: &RuleInfo, severity: Severity) -> Finding {
-        Finding {
-            rule: rule.id,
-            severity,
-            device: None,
-            slot: None,
-            keys: BTreeMap::new(),
-            summary: String::new(),
-            why: String::new(),
-            fix: String::new(),
-            related: Vec::new(),
-        }
+        self.counted(rule, severity, None)
     }
 
     /// Index of the device with this address text (`0000:17:00.0`), if present.
