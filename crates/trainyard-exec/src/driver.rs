@@ -8,15 +8,15 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use trainyard_job::{Action, Event, FinalState, JobSpec, Millis, NodeName, Supervisor};
+use trainyard_job::{Action, Event, FinalState, JobSpec, NodeName, Supervisor};
 
 use crate::env::{free_port, RankEnv};
+use crate::interrupts::{instant_of, now, Interruptible, Interrupts};
 use crate::output::LiveView;
 use crate::progress::{read_step_file, ProgressRule};
 use crate::rank::{progress_file, spawn_rank, Exit, NewRank, RankMsg, RankRun, Watch};
@@ -172,14 +172,7 @@ impl<S: EventSink> LocalDriver<S> {
                 GuardCommand::current_exe_subcommand("__rank-guard").map_err(ExecError::Runtime)?
             }
         };
-        let mut signals = if self.handle_signals {
-            Some((
-                signal(SignalKind::interrupt()).map_err(ExecError::Signals)?,
-                signal(SignalKind::terminate()).map_err(ExecError::Signals)?,
-            ))
-        } else {
-            None
-        };
+        let mut interrupts = Interrupts::new(self.handle_signals)?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let supervisor = Supervisor::new(self.spec.policy(), self.spec.local_pool(), now());
         let rule = Arc::new(ProgressRule::new(self.spec.progress_regex.clone()));
@@ -207,7 +200,6 @@ impl<S: EventSink> LocalDriver<S> {
         let mut cancel_rx = self.cancel_rx;
         // Keep a sender so the channel never reads as closed.
         let _cancel_tx = self.cancel_tx;
-        let mut interrupts = 0u32;
         let mut next_progress_poll = Instant::now();
         let mut next_heartbeat = Instant::now();
 
@@ -231,20 +223,7 @@ impl<S: EventSink> LocalDriver<S> {
             tokio::select! {
                 Some(msg) = rx.recv() => run.on_internal(msg),
                 Some(reason) = cancel_rx.recv() => run.queue.push_back(Event::Cancel { reason }),
-                name = next_signal(&mut signals) => {
-                    interrupts += 1;
-                    if interrupts == 1 {
-                        tracing::info!(signal = name, "cancelling the job");
-                        // `trainyard cancel` records its request in the store before it
-                        // signals us: ask the store first, so the job says who cancelled it.
-                        if !run.heartbeat() {
-                            run.queue.push_back(Event::Cancel { reason: format!("interrupted by {name}") });
-                        }
-                    } else {
-                        tracing::warn!(signal = name, "second signal: killing every rank now");
-                        run.kill_now();
-                    }
-                }
+                name = interrupts.next() => interrupts.act(name, &mut run),
                 () = tokio::time::sleep_until(wake) => {}
             }
 
@@ -275,32 +254,6 @@ impl<S: EventSink> LocalDriver<S> {
             attempts: run.launched,
         })
     }
-}
-
-/// Waits for SIGINT or SIGTERM; never, when signals are not handled.
-async fn next_signal(
-    signals: &mut Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
-) -> &'static str {
-    match signals {
-        Some((int, term)) => tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        None => std::future::pending().await,
-    }
-}
-
-/// Wall-clock milliseconds, the supervisor's time.
-fn now() -> Millis {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Millis(ms)
-}
-
-/// The monotonic instant at which wall-clock `at` arrives.
-fn instant_of(at: Millis) -> Instant {
-    Instant::now() + at.saturating_since(now())
 }
 
 struct AttemptRun {
@@ -335,6 +288,21 @@ struct Run<'a, S> {
     settle_at: Option<Instant>,
     /// When the first of the held exits arrived.
     held_since: Option<Instant>,
+}
+
+impl<S: EventSink> Interruptible for Run<'_, S> {
+    fn heartbeat(&mut self) -> bool {
+        Run::heartbeat(self)
+    }
+
+    fn cancel(&mut self, reason: String) {
+        self.queue.push_back(Event::Cancel { reason });
+    }
+
+    fn stop_now(&mut self, signal: &str) {
+        tracing::warn!(signal, "second signal: killing every rank now");
+        self.kill_now();
+    }
 }
 
 impl<S: EventSink> Run<'_, S> {

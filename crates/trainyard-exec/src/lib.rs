@@ -26,6 +26,7 @@
 mod driver;
 mod env;
 pub mod guard;
+mod interrupts;
 mod output;
 mod progress;
 mod rank;

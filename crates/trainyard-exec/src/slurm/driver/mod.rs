@@ -27,16 +27,17 @@ mod run;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use trainyard_job::{Event, FinalState, JobSpec, Millis, NodeName, Supervisor};
+use trainyard_job::{Event, FinalState, JobSpec, NodeName, Supervisor};
 use trainyard_slurm::{SlurmCmd, SlurmError};
 
 use crate::driver::{CancelHandle, JobOutcome};
+pub(super) use crate::interrupts::now;
+use crate::interrupts::{instant_of, Interrupts};
 use crate::output::LiveView;
 use crate::sink::EventSink;
 use crate::ExecError;
@@ -172,14 +173,7 @@ impl<S: EventSink> SlurmDriver<S> {
         let host = self.advertise.unwrap_or_else(advertised_host);
         let (tx, mut rx) = mpsc::unbounded_channel();
         tokio::spawn(accept(listener, tx.clone()));
-        let mut signals = if self.handle_signals {
-            Some((
-                signal(SignalKind::interrupt()).map_err(ExecError::Signals)?,
-                signal(SignalKind::terminate()).map_err(ExecError::Signals)?,
-            ))
-        } else {
-            None
-        };
+        let mut interrupts = Interrupts::new(self.handle_signals)?;
         tracing::info!(%host, port, pool = ?pool, "Slurm driver listening for agents");
         // An attempt may wait in Slurm's queue: its hang clock starts when it runs.
         let supervisor =
@@ -211,7 +205,6 @@ impl<S: EventSink> SlurmDriver<S> {
         };
         let mut cancel_rx = self.cancel_rx;
         let _cancel_tx = self.cancel_tx;
-        let mut interrupts = 0u32;
         let mut next_heartbeat = Instant::now();
         let mut next_poll = Instant::now() + POLL;
         loop {
@@ -233,20 +226,7 @@ impl<S: EventSink> SlurmDriver<S> {
             tokio::select! {
                 Some(msg) = rx.recv() => run.on_internal(msg),
                 Some(reason) = cancel_rx.recv() => run.queue.push_back(Event::Cancel { reason }),
-                name = next_signal(&mut signals) => {
-                    interrupts += 1;
-                    if interrupts == 1 {
-                        tracing::info!(signal = name, "cancelling the job");
-                        // `trainyard cancel` records its request in the store before it
-                        // signals us: ask the store first, so the job says who cancelled it.
-                        if !run.heartbeat() {
-                            run.queue.push_back(Event::Cancel { reason: format!("interrupted by {name}") });
-                        }
-                    } else {
-                        tracing::warn!(signal = name, "second signal: scancel of every attempt now");
-                        run.scancel_all();
-                    }
-                }
+                name = interrupts.next() => interrupts.act(name, &mut run),
                 () = tokio::time::sleep_until(wake) => {}
             }
             let instant = Instant::now();
@@ -356,29 +336,4 @@ fn advertised_host() -> String {
     } else {
         "127.0.0.1".to_string()
     }
-}
-
-/// Waits for SIGINT or SIGTERM; never, when signals are not handled.
-async fn next_signal(
-    signals: &mut Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
-) -> &'static str {
-    match signals {
-        Some((int, term)) => tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        None => std::future::pending().await,
-    }
-}
-
-/// Wall-clock milliseconds, the supervisor's time.
-fn now() -> Millis {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Millis(ms)
-}
-
-fn instant_of(at: Millis) -> Instant {
-    Instant::now() + at.saturating_since(now())
 }

@@ -13,6 +13,7 @@ use trainyard_slurm::squeue::QueuedJob;
 use trainyard_slurm::{SlurmCmd, SlurmError};
 
 use super::{now, LEAVE_WAIT};
+use crate::interrupts::Interruptible;
 use crate::output::LiveView;
 use crate::sink::{beat, log_failure, EventSink};
 
@@ -131,6 +132,21 @@ pub(super) struct Run<'a, S> {
     pub(super) launched: u32,
     pub(super) held: Vec<Held>,
     pub(super) settle_at: Option<Instant>,
+}
+
+impl<S: EventSink> Interruptible for Run<'_, S> {
+    fn heartbeat(&mut self) -> bool {
+        Run::heartbeat(self)
+    }
+
+    fn cancel(&mut self, reason: String) {
+        self.queue.push_back(Event::Cancel { reason });
+    }
+
+    fn stop_now(&mut self, signal: &str) {
+        tracing::warn!(signal, "second signal: scancel of every attempt now");
+        self.scancel_all();
+    }
 }
 
 impl<S: EventSink> Run<'_, S> {
