@@ -235,6 +235,37 @@ mod tests {
     }
 
     #[test]
+    fn the_canonical_address_agrees_with_the_general_way_on_address_like_noise() {
+        // Strings of the characters addresses are made of, at the lengths around theirs,
+        // from a fixed-seed generator: both ways must give the same answer on every one.
+        const CHARS: &[u8] = b"0123456789abcdefABF:./ \txg+-";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let len = (next() % 16) as usize;
+            let line: String = (0..len)
+                .map(|_| char::from(CHARS[(next() % CHARS.len() as u64) as usize]))
+                .collect();
+            assert_eq!(split_address(&line), split_any_address(&line), "{line:?}");
+        }
+        // And every canonical address itself, with and without a domain.
+        for (bus, dev, func) in [(0u8, 0u8, 0u8), (0x17, 0x1f, 7), (0xff, 0x10, 3)] {
+            for line in [
+                format!("{bus:02x}:{dev:02x}.{func} x"),
+                format!("0001:{bus:02X}:{dev:02x}.{func}\tx"),
+            ] {
+                assert_eq!(split_address(&line), split_any_address(&line), "{line:?}");
+                assert!(split_address(&line).is_some(), "{line:?}");
+            }
+        }
+    }
+
+    #[test]
     fn host_prefix() {
         assert_eq!(
             split_host_prefix("node-7: 00:01.0 X"),
