@@ -8,13 +8,21 @@
 //! nodes, and some take nodes down or drain them.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::ops::Deref;
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::Value;
+
+use common::{
+    alive, assert_cancelled_on_request, assert_hang_then_success, crash_spec, detached_id, events,
+    hang_spec, kill_9, node_names, rank_pids, slow_train_spec, text, train_spec, wait_until,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -91,35 +99,33 @@ fn slurm_or_skip(test: &str) -> Option<ClusterTurn> {
     None
 }
 
-/// One scenario run: its own trainyard home and spec directory, and its backend.
+/// For a Slurm scenario: the lock and a Slurm context, or `None` (skip), as [`slurm_or_skip`].
+fn slurm_ctx_or_skip(test: &str) -> Option<(ClusterTurn, Ctx)> {
+    slurm_or_skip(test).map(|turn| (turn, Ctx::new(Backend::Slurm)))
+}
+
+/// One scenario run: its own trainyard home and spec directory (the helpers every job test
+/// shares, reached through `Deref` so a scenario reads like the tests of `jobs.rs`), and its
+/// backend.
 struct Ctx {
-    dir: tempfile::TempDir,
+    jobs: common::Ctx,
     backend: Backend,
+}
+
+impl Deref for Ctx {
+    type Target = common::Ctx;
+
+    fn deref(&self) -> &common::Ctx {
+        &self.jobs
+    }
 }
 
 impl Ctx {
     fn new(backend: Backend) -> Self {
         Self {
-            dir: tempfile::tempdir().unwrap(),
+            jobs: common::Ctx::new(),
             backend,
         }
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trainyard"));
-        cmd.args(args)
-            .env("TRAINYARD_HOME", self.home())
-            .env_remove("TRAINYARD_LOG")
-            .env("NO_COLOR", "1");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
     }
 
     /// `trainyard launch SPEC --backend B [extra]`.
@@ -134,40 +140,15 @@ impl Ctx {
         self.run(&args)
     }
 
-    /// Writes `name.toml` and returns its path.
-    fn spec(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, format!("name = \"{name}\"\n{body}")).unwrap();
-        path
-    }
-
-    fn show(&self, job: &str) -> Value {
-        let out = self.run(&["show", job, "--json"]);
-        assert!(out.status.success(), "show failed: {}", text(&out));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn wait_show(&self, job: &str, limit: Duration, ok: impl Fn(&Value) -> bool) -> Value {
-        let start = Instant::now();
-        loop {
-            let doc = self.show(job);
-            if ok(&doc) {
-                return doc;
-            }
-            assert!(start.elapsed() < limit, "gave up waiting: {doc:#}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    /// `launch SPEC --detach` on this backend, which must succeed; returns the job id.
+    fn launch_detached(&self, spec: &Path) -> String {
+        detached_id(&self.launch(spec, &["--detach"]))
     }
 
     /// Checks an attempt's backend facts: a Slurm attempt has a Slurm job id, and Slurm ran
     /// that job on exactly the nodes `show` names; a local one has none.
     fn check_backend(&self, attempt: &Value) {
-        let nodes: Vec<&str> = attempt["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n.as_str().unwrap())
-            .collect();
+        let nodes = node_names(attempt);
         match self.backend {
             Backend::Local => {
                 assert_eq!(attempt["slurm_job_id"], Value::Null, "{attempt:#}");
@@ -186,13 +167,19 @@ impl Ctx {
     }
 }
 
-/// The nodes Slurm allocated to job `id` (`squeue -t all` keeps finished jobs for a while).
-fn slurm_nodes(id: &str) -> Vec<String> {
+/// `squeue`'s field `format` (`%N`, `%T`, ...) of job `id`, trimmed; empty once Slurm has
+/// forgotten the job (`-t all` keeps finished jobs for a while).
+fn squeue_field(id: &str, format: &str) -> String {
     let out = Command::new("squeue")
-        .args(["-h", "-t", "all", "-j", id, "-o", "%N"])
+        .args(["-h", "-t", "all", "-j", id, "-o", format])
         .output()
         .unwrap();
-    let list = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The nodes Slurm allocated to job `id`.
+fn slurm_nodes(id: &str) -> Vec<String> {
+    let list = squeue_field(id, "%N");
     let mut nodes = trainyard_slurm::expand(&list).unwrap_or_default();
     nodes.sort();
     nodes
@@ -200,67 +187,30 @@ fn slurm_nodes(id: &str) -> Vec<String> {
 
 /// The Slurm job's state word, `None` once Slurm has forgotten it.
 fn slurm_state(id: &str) -> Option<String> {
-    let out = Command::new("squeue")
-        .args(["-h", "-t", "all", "-j", id, "-o", "%T"])
-        .output()
-        .unwrap();
-    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let s = squeue_field(id, "%T");
     (!s.is_empty()).then_some(s)
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn train_py() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/train.py");
-    p.canonicalize().unwrap().to_string_lossy().into_owned()
-}
-
-/// examples/train.py on 2 nodes x 2 ranks with `extra` arguments; short backoff and grace.
-fn train_spec(steps: u32, extra: &[&str], more: &str) -> String {
-    let mut args = vec![
-        "python3".to_string(),
-        train_py(),
-        "--steps".into(),
-        steps.to_string(),
-        "--checkpoint-every".into(),
-        "10".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let command: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
-    format!(
-        "command = [{}]\nnodes = 2\nprocs_per_node = 2\nprogress_regex = '^step (\\d+) '\n\
-         restart_backoff = \"100ms\"\nstop_grace = \"2s\"\n{more}",
-        command.join(", ")
-    )
-}
-
-fn alive(pid: u64) -> bool {
-    trainyard_store::pid_alive(u32::try_from(pid).unwrap()) == Some(true)
-}
-
-fn rank_pids(doc: &Value) -> Vec<u64> {
-    doc["attempts"]
-        .as_array()
+/// Waits (up to 20 s) until the job's first attempt has its Slurm job; returns `show`'s
+/// document then and that Slurm job's id.
+fn wait_slurm_job(ctx: &Ctx, job: &str) -> (Value, String) {
+    let doc = ctx.wait_show(job, Duration::from_secs(20), |d| {
+        d["attempts"][0]["slurm_job_id"].as_str().is_some()
+    });
+    let sid = doc["attempts"][0]["slurm_job_id"]
+        .as_str()
         .unwrap()
-        .iter()
-        .flat_map(|a| a["ranks"].as_array().unwrap().clone())
-        .filter_map(|r| r["pid"].as_u64())
-        .collect()
+        .to_string();
+    (doc, sid)
 }
 
-fn wait_until(what: &str, limit: Duration, ok: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < limit, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Launches job `name`, [`slow_train_spec`] for `steps` steps, detached, and waits until its
+/// 4 ranks run; returns its id and `show`'s document then.
+fn running_job(ctx: &Ctx, name: &str, steps: u32) -> (String, Value) {
+    let spec = ctx.spec(name, &slow_train_spec(steps));
+    let id = ctx.launch_detached(&spec);
+    let doc = ctx.wait_four_ranks_running(&id);
+    (id, doc)
 }
 
 // ---- the scenarios ----
@@ -300,11 +250,7 @@ fn example_job_finishes(ctx: &Ctx) {
 fn crash_blames_the_node_and_resumes_elsewhere(ctx: &Ctx) {
     let spec = ctx.spec(
         "crash",
-        &train_spec(
-            40,
-            &["--sleep-per-step", "0.01", "--fail-at-step", "25"],
-            "node_failure_limit = 1\nspare_nodes = 1\n",
-        ),
+        &crash_spec("node_failure_limit = 1\nspare_nodes = 1\n"),
     );
     let out = ctx.launch(&spec, &[]);
     assert!(out.status.success(), "{}", text(&out));
@@ -325,12 +271,7 @@ fn crash_blames_the_node_and_resumes_elsewhere(ctx: &Ctx) {
             .contains(&format!("rank 3 on {blamed} exited with code 1")),
         "{first:#}"
     );
-    let next: Vec<&str> = second["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let next = node_names(second);
     assert!(!next.contains(&blamed), "blamed {blamed} reused: {next:?}");
     assert_eq!(
         next[0], first["nodes"][0],
@@ -339,25 +280,16 @@ fn crash_blames_the_node_and_resumes_elsewhere(ctx: &Ctx) {
     assert_eq!(second["state"], "succeeded");
     ctx.check_backend(first);
     ctx.check_backend(second);
-    assert!(doc["events"]
-        .as_array()
-        .unwrap()
+    assert!(events(&doc)
         .iter()
         .any(|e| e["kind"] == "node_marked_bad" && e["node"] == blamed));
     // The machine heard every rank of the failed attempt end (none lost behind its stop).
-    let exits = doc["events"]
-        .as_array()
-        .unwrap()
+    let exits = events(&doc)
         .iter()
         .filter(|e| e["kind"] == "rank_exited" && e["attempt"] == 1)
         .count();
     assert_eq!(exits, 4, "{doc:#}");
-    let resumed = ctx.run(&["logs", "crash", "--attempt", "2", "--rank", "0"]);
-    assert!(
-        String::from_utf8_lossy(&resumed.stdout).contains("resumed from checkpoint at step 20"),
-        "{}",
-        text(&resumed)
-    );
+    ctx.assert_resumed("crash", 2, 20);
     let shown = String::from_utf8_lossy(&ctx.run(&["show", "crash"]).stdout).into_owned();
     assert!(
         shown.contains(&format!("rank 3 on {blamed}, exit code 1")),
@@ -367,27 +299,11 @@ fn crash_blames_the_node_and_resumes_elsewhere(ctx: &Ctx) {
 
 /// A rank stops making progress: the hang is detected and the job restarts.
 fn hang_is_detected_and_restarted(ctx: &Ctx) {
-    let spec = ctx.spec(
-        "hang",
-        &train_spec(
-            30,
-            &["--sleep-per-step", "0.01", "--hang-at-step", "15"],
-            "hang_timeout = \"3s\"\n",
-        ),
-    );
+    let spec = ctx.spec("hang", &hang_spec());
     let out = ctx.launch(&spec, &[]);
     assert!(out.status.success(), "{}", text(&out));
     let doc = ctx.show("hang");
-    let attempts = doc["attempts"].as_array().unwrap();
-    assert_eq!(attempts.len(), 2, "{doc:#}");
-    assert_eq!(attempts[0]["state"], "failed");
-    assert!(
-        attempts[0]["reason"].as_str().unwrap().starts_with("hang:"),
-        "{doc:#}"
-    );
-    assert!(attempts[0]["blamed_node"].as_str().is_some(), "{doc:#}");
-    assert_eq!(attempts[0]["exit_code"], Value::Null);
-    assert_eq!(attempts[1]["state"], "succeeded");
+    let attempts = assert_hang_then_success(&doc);
     ctx.check_backend(&attempts[0]);
     ctx.check_backend(&attempts[1]);
 }
@@ -395,16 +311,7 @@ fn hang_is_detected_and_restarted(ctx: &Ctx) {
 /// `trainyard cancel` of a running (detached) job: the job is cancelled, no rank process is
 /// left, and a Slurm job is gone from Slurm too.
 fn cancel_leaves_nothing_behind(ctx: &Ctx) {
-    let spec = ctx.spec(
-        "to-cancel",
-        &train_spec(100_000, &["--sleep-per-step", "0.05"], ""),
-    );
-    let out = ctx.launch(&spec, &["--detach"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let doc = ctx.wait_show(&id, Duration::from_secs(60), |d| {
-        d["state"] == "running" && rank_pids(d).len() == 4
-    });
+    let (id, doc) = running_job(ctx, "to-cancel", 100_000);
     let pids = rank_pids(&doc);
     assert!(pids.iter().all(|&p| alive(p)), "{pids:?}");
     let slurm_id = doc["attempts"][0]["slurm_job_id"]
@@ -414,16 +321,8 @@ fn cancel_leaves_nothing_behind(ctx: &Ctx) {
         let sid = slurm_id.as_deref().unwrap();
         assert_eq!(slurm_state(sid).as_deref(), Some("RUNNING"));
     }
-    let out = ctx.run(&["cancel", &id]);
-    assert!(out.status.success(), "{}", text(&out));
-    let doc = ctx.show(&id);
-    assert_eq!(doc["state"], "cancelled", "{doc:#}");
-    assert_eq!(doc["attempts"][0]["state"], "cancelled");
-    let reason = doc["reason"].as_str().unwrap_or_default();
-    assert!(
-        reason.contains("requested by `trainyard cancel`"),
-        "{doc:#}"
-    );
+    let doc = ctx.cancel(&id);
+    assert_cancelled_on_request(&doc);
     wait_until("every rank gone", Duration::from_secs(10), || {
         pids.iter().all(|&p| !alive(p))
     });
@@ -450,10 +349,11 @@ macro_rules! on_both_backends {
             $(
                 #[test]
                 fn $scenario() {
-                    let Some(_lock) = super::slurm_or_skip(stringify!($scenario)) else {
+                    let Some((_lock, ctx)) = super::slurm_ctx_or_skip(stringify!($scenario))
+                    else {
                         return;
                     };
-                    super::$scenario(&super::Ctx::new(super::Backend::Slurm));
+                    super::$scenario(&ctx);
                 }
             )*
         }
@@ -473,11 +373,11 @@ on_both_backends!(
 /// cannot change; the job fails at once with Slurm's reason, and nothing is left queued.
 #[test]
 fn slurm_more_nodes_than_exist_fails_fast_with_slurms_reason() {
-    let Some(_lock) = slurm_or_skip("slurm_more_nodes_than_exist_fails_fast_with_slurms_reason")
+    let Some((_lock, ctx)) =
+        slurm_ctx_or_skip("slurm_more_nodes_than_exist_fails_fast_with_slurms_reason")
     else {
         return;
     };
-    let ctx = Ctx::new(Backend::Slurm);
     let spec = ctx.spec("too-big", "command = [\"true\"]\nnodes = 9\n");
     let start = Instant::now();
     let out = ctx.launch(&spec, &["-q"]);
@@ -506,7 +406,7 @@ fn slurm_more_nodes_than_exist_fails_fast_with_slurms_reason() {
 #[test]
 fn slurm_missing_sbatch_is_a_clear_error() {
     let ctx = Ctx::new(Backend::Slurm);
-    let empty = ctx.dir.path().join("no-slurm-here");
+    let empty = ctx.dir().join("no-slurm-here");
     std::fs::create_dir_all(&empty).unwrap();
     let spec = ctx.spec("nobin", "command = [\"true\"]\nnodes = 1\n");
     let out = ctx
@@ -518,8 +418,7 @@ fn slurm_missing_sbatch_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`sbatch` not found"), "{stderr}");
     assert!(stderr.contains("no-slurm-here"), "{stderr}");
-    let ps = ctx.run(&["ps", "--all", "--json"]);
-    let jobs: Value = serde_json::from_slice(&ps.stdout).unwrap();
+    let jobs = ctx.ps_json(&["--all"]);
     assert_eq!(
         jobs.as_array().map(Vec::len),
         Some(0),
@@ -531,10 +430,10 @@ fn slurm_missing_sbatch_is_a_clear_error() {
 /// a clear error within the call timeout, not a hang.
 #[test]
 fn slurm_controller_down_is_a_clear_error_not_a_hang() {
-    let Some(_lock) = slurm_or_skip("slurm_controller_down_is_a_clear_error_not_a_hang") else {
+    let Some((_lock, ctx)) = slurm_ctx_or_skip("slurm_controller_down_is_a_clear_error_not_a_hang")
+    else {
         return;
     };
-    let ctx = Ctx::new(Backend::Slurm);
     let conf = std::fs::read_to_string("/etc/slurm/slurm.conf").unwrap();
     let bad: String = conf
         .lines()
@@ -547,7 +446,7 @@ fn slurm_controller_down_is_a_clear_error_not_a_hang() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let conf_path = ctx.dir.path().join("slurm.conf");
+    let conf_path = ctx.dir().join("slurm.conf");
     std::fs::write(&conf_path, bad).unwrap();
     let spec = ctx.spec("nocontroller", "command = [\"true\"]\nnodes = 1\n");
     let start = Instant::now();
@@ -574,30 +473,19 @@ fn slurm_controller_down_is_a_clear_error_not_a_hang() {
 /// cancelled in Slurm (no rank blamed, no node marked bad) and the job restarts and finishes.
 #[test]
 fn slurm_an_outside_scancel_is_named_and_the_job_restarts() {
-    let Some(_lock) = slurm_or_skip("slurm_an_outside_scancel_is_named_and_the_job_restarts")
+    let Some((_lock, ctx)) =
+        slurm_ctx_or_skip("slurm_an_outside_scancel_is_named_and_the_job_restarts")
     else {
         return;
     };
-    let ctx = Ctx::new(Backend::Slurm);
-    let spec = ctx.spec(
-        "outside",
-        &train_spec(60, &["--sleep-per-step", "0.05"], ""),
-    );
-    let out = ctx.launch(&spec, &["--detach"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let doc = ctx.wait_show(&id, Duration::from_secs(60), |d| {
-        d["state"] == "running" && rank_pids(d).len() == 4
-    });
+    let (id, doc) = running_job(&ctx, "outside", 60);
     let sid = doc["attempts"][0]["slurm_job_id"]
         .as_str()
         .unwrap()
         .to_string();
     let out = Command::new("scancel").arg(&sid).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let doc = ctx.wait_show(&id, Duration::from_secs(90), |d| {
-        d["state"] == "succeeded" || d["state"] == "failed"
-    });
+    let doc = ctx.wait_ended(&id, Duration::from_secs(90));
     assert_eq!(doc["state"], "succeeded", "{doc:#}");
     let first = &doc["attempts"][0];
     let reason = first["reason"].as_str().unwrap();
@@ -606,11 +494,7 @@ fn slurm_an_outside_scancel_is_named_and_the_job_restarts() {
         "{reason}"
     );
     assert_eq!(first["blamed_rank"], Value::Null, "{first:#}");
-    assert!(!doc["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["kind"] == "node_marked_bad"));
+    assert!(!events(&doc).iter().any(|e| e["kind"] == "node_marked_bad"));
     assert_ne!(
         doc["attempts"][1]["slurm_job_id"].as_str(),
         Some(sid.as_str())
@@ -710,33 +594,22 @@ fn node_usable(node: &str) -> bool {
 /// hang clock starts when Slurm runs it, and it runs once the nodes are free.
 #[test]
 fn slurm_queue_wait_is_not_a_hang() {
-    let Some(_lock) = slurm_or_skip("slurm_queue_wait_is_not_a_hang") else {
+    let Some((_lock, ctx)) = slurm_ctx_or_skip("slurm_queue_wait_is_not_a_hang") else {
         return;
     };
-    let ctx = Ctx::new(Backend::Slurm);
     // 10 s against a 2 s hang timeout; checked pending 4 s in, with room for a slow launch.
     let blocker = Blocker::hold_all_nodes(10);
     let spec = ctx.spec(
         "queued",
         &train_spec(20, &["--sleep-per-step", "0.01"], "hang_timeout = \"2s\"\n"),
     );
-    let out = ctx.launch(&spec, &["--detach"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let doc = ctx.wait_show(&id, Duration::from_secs(20), |d| {
-        d["attempts"][0]["slurm_job_id"].as_str().is_some()
-    });
-    let sid = doc["attempts"][0]["slurm_job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = ctx.launch_detached(&spec);
+    let (_, sid) = wait_slurm_job(&ctx, &id);
     // Queued behind the blocker for twice the hang timeout.
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(slurm_state(&sid).as_deref(), Some("PENDING"));
     assert_eq!(slurm_state(&blocker.0).as_deref(), Some("RUNNING"));
-    let doc = ctx.wait_show(&id, Duration::from_secs(60), |d| {
-        d["state"] == "succeeded" || d["state"] == "failed"
-    });
+    let doc = ctx.wait_ended(&id, Duration::from_secs(60));
     assert_eq!(doc["state"], "succeeded", "{doc:#}");
     let attempts = doc["attempts"].as_array().unwrap();
     assert_eq!(
@@ -744,11 +617,7 @@ fn slurm_queue_wait_is_not_a_hang() {
         1,
         "the queue wait was taken for a hang: {doc:#}"
     );
-    assert!(!doc["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["kind"] == "hang_detected"));
+    assert!(!events(&doc).iter().any(|e| e["kind"] == "hang_detected"));
     ctx.check_backend(&attempts[0]);
 }
 
@@ -756,10 +625,10 @@ fn slurm_queue_wait_is_not_a_hang() {
 /// Slurm output says which), not one chosen on the supervisor's host.
 #[test]
 fn slurm_master_port_is_chosen_by_node_0s_agent() {
-    let Some(_lock) = slurm_or_skip("slurm_master_port_is_chosen_by_node_0s_agent") else {
+    let Some((_lock, ctx)) = slurm_ctx_or_skip("slurm_master_port_is_chosen_by_node_0s_agent")
+    else {
         return;
     };
-    let ctx = Ctx::new(Backend::Slurm);
     let spec = ctx.spec(
         "rendezvous",
         "command = [\"sh\", \"-c\", \"echo rendezvous $MASTER_ADDR $MASTER_PORT\"]\n\
@@ -801,20 +670,11 @@ fn slurm_master_port_is_chosen_by_node_0s_agent() {
 /// node failure, the node is not used again, and the next attempt runs on the other nodes.
 #[test]
 fn slurm_node_failure_is_named_and_the_job_moves_on() {
-    let Some(_lock) = slurm_or_skip("slurm_node_failure_is_named_and_the_job_moves_on") else {
+    let Some((_lock, ctx)) = slurm_ctx_or_skip("slurm_node_failure_is_named_and_the_job_moves_on")
+    else {
         return;
     };
-    let ctx = Ctx::new(Backend::Slurm);
-    let spec = ctx.spec(
-        "nodefail",
-        &train_spec(60, &["--sleep-per-step", "0.05"], ""),
-    );
-    let out = ctx.launch(&spec, &["--detach"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let doc = ctx.wait_show(&id, Duration::from_secs(60), |d| {
-        d["state"] == "running" && rank_pids(d).len() == 4
-    });
+    let (id, doc) = running_job(&ctx, "nodefail", 60);
     let first = &doc["attempts"][0];
     let sid = first["slurm_job_id"].as_str().unwrap().to_string();
     let failed = first["nodes"][1].as_str().unwrap().to_string();
@@ -829,9 +689,7 @@ fn slurm_node_failure_is_named_and_the_job_moves_on() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let doc = ctx.wait_show(&id, Duration::from_secs(90), |d| {
-        d["state"] == "succeeded" || d["state"] == "failed"
-    });
+    let doc = ctx.wait_ended(&id, Duration::from_secs(90));
     assert_eq!(doc["state"], "succeeded", "{doc:#}");
     let attempts = doc["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{doc:#}");
@@ -840,12 +698,7 @@ fn slurm_node_failure_is_named_and_the_job_moves_on() {
     assert!(reason.contains(&format!("Slurm job {sid}")), "{reason}");
     assert!(reason.contains(&failed), "names the node: {reason}");
     assert_eq!(attempts[0]["blamed_rank"], Value::Null, "{doc:#}");
-    let next: Vec<&str> = attempts[1]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let next = node_names(&attempts[1]);
     assert!(
         !next.contains(&failed.as_str()),
         "{failed} reused: {next:?}"
@@ -863,10 +716,9 @@ fn slurm_node_failure_is_named_and_the_job_moves_on() {
 /// `trainyard: ...` reason (`sinfo -R`); the test resumes it.
 #[test]
 fn slurm_blamed_node_is_drained() {
-    let Some(_lock) = slurm_or_skip("slurm_blamed_node_is_drained") else {
+    let Some((_lock, ctx)) = slurm_ctx_or_skip("slurm_blamed_node_is_drained") else {
         return;
     };
-    let ctx = Ctx::new(Backend::Slurm);
     let spec = ctx.spec(
         "drain",
         &train_spec(
@@ -918,35 +770,21 @@ fn slurm_blamed_node_is_drained() {
 /// nobody will use.
 #[test]
 fn slurm_cancel_of_a_lost_job_scancels_its_slurm_job() {
-    let Some(_lock) = slurm_or_skip("slurm_cancel_of_a_lost_job_scancels_its_slurm_job") else {
+    let Some((_lock, ctx)) = slurm_ctx_or_skip("slurm_cancel_of_a_lost_job_scancels_its_slurm_job")
+    else {
         return;
     };
-    let ctx = Ctx::new(Backend::Slurm);
     let blocker = Blocker::hold_all_nodes(60);
     let spec = ctx.spec("lost", &train_spec(20, &[], ""));
-    let out = ctx.launch(&spec, &["--detach"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let doc = ctx.wait_show(&id, Duration::from_secs(20), |d| {
-        d["attempts"][0]["slurm_job_id"].as_str().is_some()
-    });
-    let sid = doc["attempts"][0]["slurm_job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = ctx.launch_detached(&spec);
+    let (doc, sid) = wait_slurm_job(&ctx, &id);
     assert_eq!(slurm_state(&sid).as_deref(), Some("PENDING"));
     let pid = doc["supervisor_pid"].as_u64().unwrap();
-    let killed = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    kill_9(pid);
     wait_until("the supervisor gone", Duration::from_secs(10), || {
         !alive(pid)
     });
-    let out = ctx.run(&["cancel", &id]);
-    assert!(out.status.success(), "{}", text(&out));
-    let doc = ctx.show(&id);
+    let doc = ctx.cancel(&id);
     assert_eq!(doc["state"], "cancelled", "{doc:#}");
     wait_until(
         "the lost job's Slurm job gone",
