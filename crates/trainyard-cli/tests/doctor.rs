@@ -1,16 +1,11 @@
 //! `trainyard doctor` end to end: real dumps, a fake 8-GPU/8-NIC server tree, this machine,
 //! and bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn trainyard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainyard"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("runs trainyard")
-}
+use std::path::{Path, PathBuf};
+
+use common::{lossy, trainyard};
 
 fn data(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,27 +15,23 @@ fn data(rel: &str) -> String {
         .to_string()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 #[test]
 fn hpe_cray_acs_redirect_is_an_error_with_exit_1() {
     let out = trainyard(&[
         "doctor",
         &data("gpu-servers/hpe-cray-xd665-0EA228FAAE-vvnn.txt"),
     ]);
-    let stdout = text(&out.stdout);
+    let stdout = lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
         Some(1),
         "{stdout}\n{}",
-        text(&out.stderr)
+        lossy(&out.stderr)
     );
     assert!(stdout.contains("ERROR acs-redirect"), "{stdout}");
     assert!(stdout.contains("0000:02:01.0"), "{stdout}");
     assert!(stdout.contains("Not checked"), "{stdout}");
-    assert!(!text(&out.stderr).contains("panicked"));
+    assert!(!lossy(&out.stderr).contains("panicked"));
 
     let never = trainyard(&[
         "doctor",
@@ -86,7 +77,7 @@ fn fake_gpu_server_tree_via_root_and_via_snapshot() {
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "{}",
-        text(&out.stderr)
+        lossy(&out.stderr)
     );
     let live: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(live["kind"], "live");
@@ -115,7 +106,7 @@ fn fake_gpu_server_tree_via_root_and_via_snapshot() {
         "-o",
         &snap.display().to_string(),
     ]);
-    assert_eq!(s.status.code(), Some(0), "{}", text(&s.stderr));
+    assert_eq!(s.status.code(), Some(0), "{}", lossy(&s.stderr));
     let from_file = trainyard(&["doctor", "--json", &snap.display().to_string()]);
     let file: serde_json::Value = serde_json::from_slice(&from_file.stdout).expect("JSON");
     assert_eq!(file["kind"], "snapshot");
@@ -125,12 +116,12 @@ fn fake_gpu_server_tree_via_root_and_via_snapshot() {
 #[test]
 fn this_machine_gives_a_report_that_says_what_it_could_not_check() {
     let out = trainyard(&["doctor"]);
-    let stdout = text(&out.stdout);
+    let stdout = lossy(&out.stdout);
     // A CI VM has no GPU and exits 0; a GPU host may have findings (1). Never 2, never a panic.
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "{stdout}\n{}",
-        text(&out.stderr)
+        lossy(&out.stderr)
     );
     assert!(stdout.starts_with("node "), "{stdout}");
     assert!(stdout.contains("not run"), "{stdout}");
@@ -147,7 +138,7 @@ fn bad_input_exits_2_naming_file_and_line() {
     let bad = format!("{}\n{good}", "x".repeat(10_000));
     std::fs::write(&path, bad).expect("write");
     let out = trainyard(&["doctor", &path.display().to_string()]);
-    let stderr = text(&out.stderr);
+    let stderr = lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!("{}:1:", path.display())),
@@ -155,30 +146,30 @@ fn bad_input_exits_2_naming_file_and_line() {
     );
     // The rest of the input was still analyzed.
     assert!(
-        text(&out.stdout).contains("node node9"),
+        lossy(&out.stdout).contains("node node9"),
         "{}",
-        text(&out.stdout)
+        lossy(&out.stdout)
     );
 
     let missing = trainyard(&["doctor", "/nonexistent/node.json"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(text(&missing.stderr).contains("/nonexistent/node.json"));
+    assert!(lossy(&missing.stderr).contains("/nonexistent/node.json"));
 
     let snap = dir.path().join("future.json");
     std::fs::write(&snap, r#"{"format_version": 99, "host": "x"}"#).expect("write");
     let future = trainyard(&["doctor", &snap.display().to_string()]);
     assert_eq!(future.status.code(), Some(2));
     assert!(
-        text(&future.stderr).contains("upgrade trainyard"),
+        lossy(&future.stderr).contains("upgrade trainyard"),
         "{}",
-        text(&future.stderr)
+        lossy(&future.stderr)
     );
 }
 
 #[test]
 fn rules_are_listed() {
     let out = trainyard(&["doctor", "--list-rules"]);
-    let stdout = text(&out.stdout);
+    let stdout = lossy(&out.stdout);
     for id in [
         "acs-redirect",
         "link-width-downtrained",

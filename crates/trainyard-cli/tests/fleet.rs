@@ -1,14 +1,21 @@
 //! `trainyard fleet synth` and `trainyard fleet analyze` end to end.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn trainyard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainyard"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("runs trainyard")
+use std::path::Path;
+
+use common::{lossy, trainyard};
+
+/// The faults of the first fleet, written once: as a folder and as a pdsh stream it must be the
+/// same fleet.
+const RO_FAULTS: &str = "relaxed_ordering=3,downtrain=1,acs=0,mrrs=0,missing=0,aer=0";
+
+/// `trainyard fleet synth --from FROM --nodes N ARGS`, which must exit 0.
+fn synth(from: &str, nodes: &str, args: &[&str]) {
+    let mut all = vec!["fleet", "synth", "--from", from, "--nodes", nodes];
+    all.extend_from_slice(args);
+    let out = trainyard(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
 }
 
 fn hpe() -> String {
@@ -18,30 +25,23 @@ fn hpe() -> String {
         .to_string()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 #[test]
 fn folder_with_corrupt_files_is_analyzed_and_the_corrupt_files_listed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fleet = dir.path().join("fleet");
     let truth = dir.path().join("truth.json");
-    let out = trainyard(&[
-        "fleet",
-        "synth",
-        "--from",
+    synth(
         &hpe(),
-        "--nodes",
         "30",
-        "--out",
-        &fleet.display().to_string(),
-        "--truth",
-        &truth.display().to_string(),
-        "--faults",
-        "relaxed_ordering=3,downtrain=1,acs=0,mrrs=0,missing=0,aer=0",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        &[
+            "--out",
+            &fleet.display().to_string(),
+            "--truth",
+            &truth.display().to_string(),
+            "--faults",
+            RO_FAULTS,
+        ],
+    );
     std::fs::write(fleet.join("garbage.txt"), [0u8, 159, 146, 150, 7, 0, 1]).expect("write");
     std::fs::write(
         fleet.join("cut.txt"),
@@ -59,7 +59,7 @@ fn folder_with_corrupt_files_is_analyzed_and_the_corrupt_files_listed() {
         &html.display().to_string(),
     ]);
     // Skipped inputs make the exit status 2; the report is still complete.
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["nodes"], 30);
     let skipped: Vec<String> = report["skipped"]
@@ -102,22 +102,19 @@ fn folder_with_corrupt_files_is_analyzed_and_the_corrupt_files_listed() {
 
     // The same fleet as one interleaved pdsh stream gives the same deviations.
     let stream = dir.path().join("fleet.pdsh");
-    let out = trainyard(&[
-        "fleet",
-        "synth",
-        "--from",
+    synth(
         &hpe(),
-        "--nodes",
         "30",
-        "--pdsh",
-        &stream.display().to_string(),
-        "--interleave",
-        "--faults",
-        "relaxed_ordering=3,downtrain=1,acs=0,mrrs=0,missing=0,aer=0",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        &[
+            "--pdsh",
+            &stream.display().to_string(),
+            "--interleave",
+            "--faults",
+            RO_FAULTS,
+        ],
+    );
     let out = trainyard(&["fleet", "analyze", &stream.display().to_string(), "--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", lossy(&out.stderr));
     let from_stream: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let keys = |v: &serde_json::Value| -> Vec<(String, String, u64)> {
         let mut k: Vec<_> = v["findings"]
@@ -143,19 +140,9 @@ fn folder_with_corrupt_files_is_analyzed_and_the_corrupt_files_listed() {
 fn human_report_puts_the_top_findings_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fleet = dir.path().join("f");
-    let out = trainyard(&[
-        "fleet",
-        "synth",
-        "--from",
-        &hpe(),
-        "--nodes",
-        "20",
-        "--out",
-        &fleet.display().to_string(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    synth(&hpe(), "20", &["--out", &fleet.display().to_string()]);
     let out = trainyard(&["fleet", "analyze", &fleet.display().to_string()]);
-    let stdout = text(&out.stdout);
+    let stdout = lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let first: Vec<&str> = stdout.lines().take(6).collect();
     assert!(first[0].starts_with("fleet 20 nodes"), "{stdout}");
@@ -171,7 +158,7 @@ fn human_report_puts_the_top_findings_first() {
 fn nonexistent_input_is_bad_usage() {
     let out = trainyard(&["fleet", "analyze", "/nonexistent/fleet"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("/nonexistent/fleet"));
+    assert!(lossy(&out.stderr).contains("/nonexistent/fleet"));
 }
 
 #[test]
@@ -180,19 +167,16 @@ fn reports_are_byte_identical_whatever_the_threads_and_input_order() {
     let fleet = dir.path().join("fleet");
     let template = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/data/gpu-servers/gigabyte-g242-z11-DEF4067C8E-vvnn.txt");
-    let out = trainyard(&[
-        "fleet",
-        "synth",
-        "--from",
+    synth(
         &template.display().to_string(),
-        "--nodes",
         "14",
-        "--out",
-        &fleet.display().to_string(),
-        "--faults",
-        "acs=2,downtrain=1,mrrs=1,relaxed_ordering=2,missing=2,aer=1",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        &[
+            "--out",
+            &fleet.display().to_string(),
+            "--faults",
+            "acs=2,downtrain=1,mrrs=1,relaxed_ordering=2,missing=2,aer=1",
+        ],
+    );
     std::fs::write(fleet.join("garbage.txt"), [0u8, 159, 146, 150, 7, 0, 1]).expect("write");
     // The folder, and its files named one by one in reverse order.
     let mut files: Vec<String> = std::fs::read_dir(&fleet)
@@ -216,16 +200,16 @@ fn reports_are_byte_identical_whatever_the_threads_and_input_order() {
             ]
             .concat(),
         );
-        assert_eq!(json.status.code(), Some(2), "{}", text(&json.stderr));
+        assert_eq!(json.status.code(), Some(2), "{}", lossy(&json.stderr));
         assert_eq!(
             html_out.status.code(),
             Some(2),
             "{}",
-            text(&html_out.stderr)
+            lossy(&html_out.stderr)
         );
         (
-            text(&json.stdout),
-            text(&human.stdout),
+            lossy(&json.stdout),
+            lossy(&human.stdout),
             std::fs::read_to_string(&html).expect("html"),
         )
     };

@@ -137,6 +137,21 @@ impl Ctx {
     }
 }
 
+/// Runs `trainyard ARGS` to its end without a home of its own (for the commands that only
+/// read the files they are named) and without color.
+pub fn trainyard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainyard"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs trainyard")
+}
+
+/// What a command wrote, as text (invalid UTF-8 replaced), for an assertion or its message.
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// A finished command's exit status, stdout and stderr, for an assertion's message.
 pub fn text(out: &Output) -> String {
     format!(
