@@ -295,13 +295,13 @@ impl<S: EventSink> Interruptible for Run<'_, S> {
         Run::heartbeat(self)
     }
 
-    fn cancel(&mut self, reason: String) {
-        self.queue.push_back(Event::Cancel { reason });
-    }
-
     fn stop_now(&mut self, signal: &str) {
         tracing::warn!(signal, "second signal: killing every rank now");
         self.kill_now();
+    }
+
+    fn cancel(&mut self, reason: String) {
+        self.queue.push_back(Event::Cancel { reason });
     }
 }
 

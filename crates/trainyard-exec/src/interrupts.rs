@@ -34,11 +34,11 @@ pub(crate) trait Interruptible {
     /// `trainyard cancel` recorded there: `true` when there was one (the supervisor then
     /// hears of it with its requester's reason).
     fn heartbeat(&mut self) -> bool;
-    /// Queues a cancel for the supervisor.
-    fn cancel(&mut self, reason: String);
     /// Stops every rank now, without the grace period (and says so in the log), on the
     /// second signal, `signal`.
     fn stop_now(&mut self, signal: &str);
+    /// Queues a cancel for the supervisor.
+    fn cancel(&mut self, reason: String);
 }
 
 /// SIGINT and SIGTERM, when the driver handles them, and how many have arrived.

@@ -139,13 +139,13 @@ impl<S: EventSink> Interruptible for Run<'_, S> {
         Run::heartbeat(self)
     }
 
-    fn cancel(&mut self, reason: String) {
-        self.queue.push_back(Event::Cancel { reason });
-    }
-
     fn stop_now(&mut self, signal: &str) {
         tracing::warn!(signal, "second signal: scancel of every attempt now");
         self.scancel_all();
+    }
+
+    fn cancel(&mut self, reason: String) {
+        self.queue.push_back(Event::Cancel { reason });
     }
 }
 
