@@ -152,6 +152,8 @@ impl Ctx {
         match self.backend {
             Backend::Local => {
                 assert_eq!(attempt["slurm_job_id"], Value::Null, "{attempt:#}");
+                // Nothing queues locally.
+                assert_eq!(attempt["queued_ms"], Value::Null, "{attempt:#}");
                 assert!(nodes.iter().all(|n| n.starts_with("local-")), "{nodes:?}");
             }
             Backend::Slurm => {
@@ -159,6 +161,15 @@ impl Ctx {
                     panic!("a Slurm attempt without its Slurm job id: {attempt:#}")
                 });
                 assert!(id.parse::<u64>().is_ok(), "{id}");
+                // An attempt that ran in Slurm says how long it waited in the queue.
+                let queued = attempt["queued_ms"].as_u64().unwrap_or_else(|| {
+                    panic!("a Slurm attempt that ran without its queue wait: {attempt:#}")
+                });
+                let duration = attempt["duration_ms"].as_u64().unwrap_or(0);
+                assert!(
+                    queued <= duration,
+                    "queued {queued} ms of {duration}: {attempt:#}"
+                );
                 let mut want: Vec<&str> = nodes.clone();
                 want.sort_unstable();
                 assert_eq!(slurm_nodes(id), want, "Slurm's nodes of job {id}");

@@ -95,8 +95,12 @@ impl LiveAttempt {
     }
 
     /// Its resources run from `now` on, unless they already did.
-    pub(crate) fn mark_running(&mut self, now: Millis) {
+    /// Notes that the attempt's resources run from `now` on, unless known before; `true`
+    /// when this is the first word of it.
+    pub(crate) fn mark_running(&mut self, now: Millis) -> bool {
+        let first = self.running_since.is_none();
         self.running_since.get_or_insert(now);
+        first
     }
 
     pub(crate) fn is_running(&self) -> bool {

@@ -282,6 +282,10 @@ pub enum JobEventKind {
     JobStarted,
     /// An attempt was launched.
     AttemptStarted,
+    /// An attempt that started in a scheduler's queue got its resources: its ranks run. Only
+    /// with [`crate::Supervisor::hang_clock_from_running`]; its time minus the attempt's
+    /// start is the queue wait.
+    AttemptRunning,
     /// A rank's process is running.
     RankStarted,
     /// A rank's process ended.
@@ -315,6 +319,7 @@ impl JobEventKind {
         match self {
             JobEventKind::JobStarted => "job_started",
             JobEventKind::AttemptStarted => "attempt_started",
+            JobEventKind::AttemptRunning => "attempt_running",
             JobEventKind::RankStarted => "rank_started",
             JobEventKind::RankExited => "rank_exited",
             JobEventKind::LaunchFailed => "launch_failed",

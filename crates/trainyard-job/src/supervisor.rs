@@ -6,6 +6,7 @@
 //! lets every decision be unit-tested without a process in sight.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use crate::attempt::{LiveAttempt, Phase};
 use crate::blame::{Blame, StopCause};
@@ -128,16 +129,12 @@ impl Supervisor {
                 reason,
                 retry,
             } => self.on_attempt_lost(attempt, reason, retry, now, &mut out),
-            Event::AttemptRunning { attempt } => {
-                if let Some(live) = self.live_mut(attempt) {
-                    live.mark_running(now);
-                }
-            }
+            Event::AttemptRunning { attempt } => self.mark_running(attempt, now, &mut out),
             Event::Progress {
                 attempt,
                 rank,
                 step,
-            } => self.on_progress(attempt, rank, step, now),
+            } => self.on_progress(attempt, rank, step, now, &mut out),
             Event::RankExited {
                 attempt,
                 rank,
@@ -271,8 +268,11 @@ impl Supervisor {
         };
         if rank < live.world {
             // A rank that runs proves the attempt's resources do.
-            live.mark_running(now);
+            self.mark_running(attempt, now, out);
         }
+        let Some(live) = self.live_mut(attempt) else {
+            return;
+        };
         let Some(info) = live.rank_mut(rank) else {
             return;
         };
@@ -344,7 +344,14 @@ impl Supervisor {
         self.begin_stop(StopCause::Lost(reason), now, out);
     }
 
-    fn on_progress(&mut self, attempt: u32, rank: Rank, step: Option<u64>, now: Millis) {
+    fn on_progress(
+        &mut self,
+        attempt: u32,
+        rank: Rank,
+        step: Option<u64>,
+        now: Millis,
+        out: &mut Vec<Action>,
+    ) {
         let Some(live) = self.live_mut(attempt) else {
             return;
         };
@@ -353,8 +360,11 @@ impl Supervisor {
             return;
         }
         if rank < live.world {
-            live.mark_running(now);
+            self.mark_running(attempt, now, out);
         }
+        let Some(live) = self.live_mut(attempt) else {
+            return;
+        };
         let Some(info) = live.rank_mut(rank) else {
             return;
         };
@@ -391,8 +401,11 @@ impl Supervisor {
         let node = live.node_of(rank);
         let running = live.is_running();
         if rank < live.world {
-            live.mark_running(now);
+            self.mark_running(attempt, now, out);
         }
+        let Some(live) = self.live_mut(attempt) else {
+            return;
+        };
         let Some(info) = live.rank_mut(rank) else {
             return;
         };
@@ -565,6 +578,45 @@ impl Supervisor {
     /// The current attempt, if `attempt` names it.
     fn live_mut(&mut self, attempt: u32) -> Option<&mut LiveAttempt> {
         self.live.as_mut().filter(|l| l.number == attempt)
+    }
+
+    /// Notes that `attempt`'s resources run from `now` on (the hang clock's origin). The
+    /// first word of it, for an attempt that started in a scheduler's queue
+    /// ([`Supervisor::hang_clock_from_running`]), is recorded with how long it waited there:
+    /// `trainyard show` reports the queue wait from it.
+    fn mark_running(&mut self, attempt: u32, now: Millis, out: &mut Vec<Action>) {
+        let queued = self.hang_clock_from_running;
+        let Some(live) = self.live_mut(attempt) else {
+            return;
+        };
+        if !live.mark_running(now) || !queued {
+            return;
+        }
+        let waited = self
+            .attempts
+            .iter()
+            .rev()
+            .find(|a| a.number == attempt)
+            .map_or(Duration::ZERO, |a| now.saturating_since(a.started_at));
+        record(
+            out,
+            JobEvent {
+                attempt: Some(attempt),
+                ..JobEvent::new(
+                    now,
+                    JobEventKind::AttemptRunning,
+                    format!(
+                        "attempt {attempt} running after {} in the queue",
+                        // Whole seconds: "4s", not "4523ms".
+                        format_duration(if waited >= Duration::from_secs(1) {
+                            Duration::from_secs(waited.as_secs())
+                        } else {
+                            waited
+                        })
+                    ),
+                )
+            },
+        );
     }
 
     /// Nodes for the next attempt: the previous attempt's healthy nodes keep their place (and

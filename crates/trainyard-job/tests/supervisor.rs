@@ -654,6 +654,59 @@ fn queue_wait_does_not_count_toward_the_hang_timeout() {
     }
 }
 
+/// The queue wait is recorded once per queued attempt, when it first runs (by
+/// `AttemptRunning` or by a rank's first word), with how long it waited; never without
+/// `hang_clock_from_running` (nothing queues there).
+#[test]
+fn the_queue_wait_is_recorded_once_per_attempt() {
+    fn running_records(actions: &[Action]) -> Vec<(Option<u32>, u64, String)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Record(r) if r.kind == JobEventKind::AttemptRunning => {
+                    Some((r.attempt, r.at.0, r.message.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+    let mut sup = Supervisor::new(policy(), pool(3), Millis(0)).hang_clock_from_running();
+    let mut all = sup.handle(Event::Start, s(0));
+    all.extend(sup.handle(Event::AttemptRunning { attempt: 1 }, Millis(90_400)));
+    all.extend(sup.handle(Event::AttemptRunning { attempt: 1 }, s(95)));
+    all.extend(sup.handle(started(1, 0), s(96)));
+    all.extend(sup.handle(progress(1, 0, 1), s(97)));
+    assert_eq!(
+        running_records(&all),
+        [(
+            Some(1),
+            90_400,
+            "attempt 1 running after 1m30s in the queue".to_owned()
+        )]
+    );
+    // The restart waits again; this time a rank's first word says it runs.
+    assert_eq!(compact(&sup.handle(exit(1, 0, 1), s(98))), ["stop 1"]);
+    let _ = sup.handle(stopped(1), s(99));
+    let restart = sup.handle(Event::Tick, s(100));
+    assert_eq!(compact(&restart), ["start 2 local-0,local-1 r1"]);
+    let mut all = sup.handle(started(2, 1), Millis(100_250));
+    all.extend(sup.handle(Event::AttemptRunning { attempt: 2 }, s(101)));
+    assert_eq!(
+        running_records(&all),
+        [(
+            Some(2),
+            100_250,
+            "attempt 2 running after 250ms in the queue".to_owned()
+        )]
+    );
+    // Without a queue, nothing of the kind.
+    let mut sup = Supervisor::new(policy(), pool(3), Millis(0));
+    let mut all = sup.handle(Event::Start, s(0));
+    all.extend(sup.handle(Event::AttemptRunning { attempt: 1 }, s(5)));
+    all.extend(sup.handle(started(1, 0), s(6)));
+    assert!(running_records(&all).is_empty());
+}
+
 /// The same queue wait without `hang_clock_from_running` (the local backend, the simulator):
 /// the clock starts with the attempt, as it always did, and `AttemptRunning` changes nothing.
 #[test]

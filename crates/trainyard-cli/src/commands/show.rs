@@ -67,6 +67,9 @@ struct JsonAttempt {
     ended_ms: Option<Millis>,
     duration_ms: u64,
     startup_ms: Option<u64>,
+    /// Time in the scheduler's queue before its resources ran (part of `startup_ms`);
+    /// `null` where nothing queues (the local backend) or while still queued.
+    queued_ms: Option<u64>,
     productive_ms: u64,
     lost_ms: u64,
     last_step: Option<u64>,
@@ -123,6 +126,15 @@ pub fn run(args: &ShowArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Clean)
 }
 
+/// How long attempt `a` waited in the scheduler's queue: from its start to the supervisor's
+/// `attempt_running` event (recorded only for backends with a queue).
+fn queued_ms(events: &[Event], a: &Attempt) -> Option<u64> {
+    events
+        .iter()
+        .find(|e| e.attempt == Some(a.number) && e.kind == "attempt_running")
+        .map(|e| e.at.0.saturating_sub(a.started_at.0))
+}
+
 /// The blamed rank's stderr tail for attempt `n`, from its failure or hang event.
 fn stderr_tail(events: &[Event], n: u32) -> Vec<String> {
     events
@@ -171,6 +183,7 @@ fn json_attempt(d: &JobDetail, a: &Attempt) -> JsonAttempt {
         ended_ms: a.ended_at,
         duration_ms: time.map_or(0, |t| t.duration_ms),
         startup_ms: time.and_then(|t| t.startup_ms),
+        queued_ms: queued_ms(&d.events, a),
         productive_ms: time.map_or(0, |t| t.productive_ms),
         lost_ms: time.map_or(0, |t| t.lost_ms),
         last_step: a.last_step,
@@ -346,9 +359,12 @@ fn print_attempt(
     let step = a
         .last_step
         .map_or_else(String::new, |s| format!(", last step {s}"));
-    let startup = a
+    let mut startup = a
         .startup_ms
         .map_or_else(|| "-".to_string(), time_fmt::duration_ms);
+    if let Some(q) = a.queued_ms {
+        startup.push_str(&format!(" (queued {})", time_fmt::duration_ms(q)));
+    }
     writeln!(
         out,
         "  {}startup {startup}, productive {}, lost {}{step}",
